@@ -1,0 +1,3 @@
+"""basket: next-basket recommendation toolkit."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,170 @@
+"""Run directories and atomic file writes.
+
+Every file basket writes goes to a temporary name in the same folder and is renamed into
+place, so a reader sees either the previous complete file or the new complete file. A run
+directory is complete only once its basket.json says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from basketcli.errors import ArtifactError
+
+SCHEMA_VERSION = 1
+RUN_FILE = "basket.json"
+
+
+# --- atomic writes -----------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
+
+
+def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read an .npz written by basket; pickled (object) arrays are refused."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: file not found") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise ArtifactError(f"{path}: not a valid numpy archive ({str(exc)[:120]})") from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+# --- run directories ---------------------------------------------------------------------------
+class RunInfo(BaseModel):
+    """The contents of a run directory's basket.json."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: int
+    complete: bool
+    model: str
+    plugin_distribution: str | None = None
+    plugin_version: str | None = None
+    config: dict[str, Any]
+    data: dict[str, Any]
+    data_fingerprint: str
+    vocabulary: list[int]
+    catalog_names: list[str] | None = None
+    metrics: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+    created: str = ""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def read_run_info(run_dir: Path) -> RunInfo:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ArtifactError(f"{run_dir}: run directory not found")
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{run_dir}: not a basket run directory (no {RUN_FILE})")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: corrupt JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ArtifactError(f"{path}: corrupt run file (not a JSON object)")
+    version = raw.get("schema_version")
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise ArtifactError(
+            f"{run_dir}: written by a newer basket (schema {version}, this one reads "
+            f"{SCHEMA_VERSION}); upgrade basket"
+        )
+    try:
+        info = RunInfo.model_validate(raw)
+    except ValidationError as exc:
+        field = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise ArtifactError(f"{path}: corrupt run file (field {field!r} is missing or invalid)") from None
+    if not info.complete:
+        raise ArtifactError(
+            f"{run_dir}: the run is incomplete (interrupted before it finished); "
+            "train again or resume it"
+        )
+    return info
+
+
+def write_run(run_dir: Path, info: RunInfo, write_model: Any, force: bool = False) -> None:
+    """Write a whole run directory atomically.
+
+    ``write_model(tmp_dir)`` writes the model's files; basket.json is written last and the
+    finished folder is renamed into place.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not force:
+        if not run_dir.is_dir() or any(run_dir.iterdir()):
+            raise ArtifactError(f"{run_dir}: already exists; choose another --out or pass --force")
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
+    try:
+        write_model(tmp)
+        atomic_write_json(tmp / RUN_FILE, info.model_dump(mode="json"))
+        if run_dir.exists():
+            old = run_dir.with_name(f".{run_dir.name}.old-{os.getpid()}")
+            os.replace(run_dir, old)
+            os.replace(tmp, run_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, run_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

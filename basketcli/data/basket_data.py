@@ -1,0 +1,216 @@
+"""BasketData: every customer's baskets in time order, held as flat CSR-style arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from basketcli.errors import DataError
+
+# Optional per-order and per-line side information; None when the source lacks it.
+ORDER_FIELDS = ("days_since_prior", "order_dow", "order_hour")
+LINE_FIELDS = ("cart_position",)
+
+
+@dataclass(frozen=True, eq=False)
+class BasketData:
+    """Users -> ordered baskets of vocabulary indices.
+
+    The orders of user ``u`` are ``user_offsets[u]:user_offsets[u + 1]``; the items of order ``o``
+    are ``items[order_offsets[o]:order_offsets[o + 1]]``, distinct, in add-to-cart order when
+    known. ``items`` holds indices into ``item_ids`` (the vocabulary), never raw product ids.
+    """
+
+    user_ids: np.ndarray  # (U,) int64 external customer ids
+    user_offsets: np.ndarray  # (U + 1,) int64
+    order_offsets: np.ndarray  # (O + 1,) int64
+    items: np.ndarray  # (L,) int32 vocabulary indices
+    item_ids: np.ndarray  # (I,) int64 product id of each vocabulary index
+    days_since_prior: np.ndarray | None = None  # (O,) float32, NaN when unknown
+    order_dow: np.ndarray | None = None  # (O,) int8, -1 when unknown
+    order_hour: np.ndarray | None = None  # (O,) int8, -1 when unknown
+    cart_position: np.ndarray | None = None  # (L,) int16, 1-based add-to-cart position
+
+    # --- sizes -------------------------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_orders(self) -> int:
+        return len(self.order_offsets) - 1
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_lines(self) -> int:
+        return len(self.items)
+
+    def orders_per_user(self) -> np.ndarray:
+        return np.diff(self.user_offsets)
+
+    def basket_sizes(self) -> np.ndarray:
+        return np.diff(self.order_offsets)
+
+    # --- index maps ----------------------------------------------------------------------------
+    def order_user(self) -> np.ndarray:
+        """User index of every order."""
+        return np.repeat(np.arange(self.n_users, dtype=np.int64), self.orders_per_user())
+
+    def order_rank(self) -> np.ndarray:
+        """0-based position of every order within its user's history."""
+        starts = np.repeat(self.user_offsets[:-1], self.orders_per_user())
+        return np.arange(self.n_orders, dtype=np.int64) - starts
+
+    def line_order(self) -> np.ndarray:
+        """Order index of every line (item occurrence)."""
+        return np.repeat(np.arange(self.n_orders, dtype=np.int64), self.basket_sizes())
+
+    def line_user(self) -> np.ndarray:
+        return self.order_user()[self.line_order()]
+
+    # --- access ------------------------------------------------------------------------------
+    def basket(self, order: int) -> np.ndarray:
+        return self.items[self.order_offsets[order] : self.order_offsets[order + 1]]
+
+    def baskets_of(self, user: int) -> list[np.ndarray]:
+        lo, hi = self.user_offsets[user], self.user_offsets[user + 1]
+        return [self.basket(o) for o in range(lo, hi)]
+
+    def product_ids_of(self, user: int) -> list[list[int]]:
+        return [self.item_ids[b].tolist() for b in self.baskets_of(user)]
+
+    def user_item_counts(self, order_weights: np.ndarray | None = None):
+        """Sparse (users x items) matrix: number (or weighted sum) of baskets holding each item."""
+        from scipy import sparse
+
+        weights = (
+            np.ones(self.n_lines, dtype=np.float32)
+            if order_weights is None
+            else np.asarray(order_weights, dtype=np.float32)[self.line_order()]
+        )
+        matrix = sparse.csr_matrix(
+            (weights, (self.line_user(), self.items)), shape=(self.n_users, self.n_items)
+        )
+        matrix.sum_duplicates()
+        return matrix
+
+    def item_basket_counts(self) -> np.ndarray:
+        """Number of baskets (all users) that contain each item."""
+        return np.bincount(self.items, minlength=self.n_items).astype(np.int64)
+
+    # --- subsets -----------------------------------------------------------------------------
+    def select_orders(self, keep: np.ndarray) -> BasketData:
+        """Keep the orders where ``keep`` is True; users stay (possibly with no orders)."""
+        keep = np.asarray(keep, dtype=bool)
+        sizes = self.basket_sizes()[keep]
+        line_keep = np.repeat(keep, self.basket_sizes())
+        kept_per_user = np.bincount(self.order_user()[keep], minlength=self.n_users)
+        return replace(
+            self,
+            user_offsets=_offsets(kept_per_user),
+            order_offsets=_offsets(sizes),
+            items=self.items[line_keep],
+            **{f: _take(getattr(self, f), keep) for f in ORDER_FIELDS},
+            **{f: _take(getattr(self, f), line_keep) for f in LINE_FIELDS},
+        )
+
+    def select_users(self, users: np.ndarray) -> BasketData:
+        """A BasketData holding only the given users (by index), in the given order."""
+        users = np.asarray(users, dtype=np.int64)
+        counts = self.orders_per_user()[users]
+        order_idx = _ranges(self.user_offsets[users], counts)
+        sizes = self.basket_sizes()[order_idx]
+        line_idx = _ranges(self.order_offsets[order_idx], sizes)
+        return replace(
+            self,
+            user_ids=self.user_ids[users],
+            user_offsets=_offsets(counts),
+            order_offsets=_offsets(sizes),
+            items=self.items[line_idx],
+            **{f: _take(getattr(self, f), order_idx) for f in ORDER_FIELDS},
+            **{f: _take(getattr(self, f), line_idx) for f in LINE_FIELDS},
+        )
+
+    def last_orders(self, n_last: int) -> BasketData:
+        """Keep only each user's most recent ``n_last`` orders."""
+        rank_from_end = np.repeat(self.orders_per_user(), self.orders_per_user()) - self.order_rank()
+        return self.select_orders(rank_from_end <= n_last)
+
+    # --- persistence (numpy only, no pickle) --------------------------------------------------
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def save_npz(self, path: Path) -> None:
+        from basketcli.artifacts import atomic_write_npz
+
+        atomic_write_npz(path, self.arrays())
+
+    @classmethod
+    def load_npz(cls, path: Path) -> BasketData:
+        with np.load(path, allow_pickle=False) as npz:
+            return cls(**{k: npz[k] for k in npz.files})
+
+    def validate(self) -> None:
+        """Check internal consistency (used after loading from disk)."""
+        ok = (
+            self.user_offsets[0] == 0
+            and self.user_offsets[-1] == self.n_orders
+            and self.order_offsets[0] == 0
+            and self.order_offsets[-1] == self.n_lines
+            and (self.n_lines == 0 or (self.items.min() >= 0 and self.items.max() < self.n_items))
+        )
+        if not ok:
+            raise DataError("basket arrays are inconsistent: delete the cache and load again")
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenate ``arange(s, s + c)`` for every (s, c) without a Python loop."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(counts)
+    index = np.arange(total, dtype=np.int64)
+    return index - np.repeat(ends - counts, counts) + np.repeat(starts, counts)
+
+
+def _take(array: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
+    return None if array is None else array[index]
+
+
+def from_baskets(
+    user_baskets: dict[int, list[list[int]]] | list[list[list[int]]],
+    item_ids: np.ndarray | None = None,
+) -> BasketData:
+    """Build BasketData from nested lists of product ids (tests, examples, predict input)."""
+    if isinstance(user_baskets, dict):
+        user_ids = np.array(list(user_baskets.keys()), dtype=np.int64)
+        histories = list(user_baskets.values())
+    else:
+        user_ids = np.arange(len(user_baskets), dtype=np.int64)
+        histories = list(user_baskets)
+    deduped = [[list(dict.fromkeys(b)) for b in h] for h in histories]
+    flat = np.array([p for h in deduped for b in h for p in b], dtype=np.int64)
+    if item_ids is None:
+        item_ids = np.unique(flat)
+    item_ids = np.asarray(item_ids, dtype=np.int64)
+    index = np.searchsorted(item_ids, flat)
+    if len(flat) and (index.max() >= len(item_ids) or not np.array_equal(item_ids[index], flat)):
+        raise DataError("a basket holds a product outside the vocabulary")
+    return BasketData(
+        user_ids=user_ids,
+        user_offsets=_offsets(np.array([len(h) for h in deduped], dtype=np.int64)),
+        order_offsets=_offsets(np.array([len(b) for h in deduped for b in h], dtype=np.int64)),
+        items=index.astype(np.int32),
+        item_ids=item_ids,
+    )

@@ -1,0 +1,140 @@
+"""Catalog: product id <-> name, with aisle and department when known."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from basketcli.errors import DataError
+
+CATALOG_ENV = "BASKET_CATALOG"
+
+
+def normalize_name(name: str) -> str:
+    """Case- and whitespace-insensitive key for product names."""
+    return " ".join(str(name).split()).casefold()
+
+
+@dataclass(frozen=True, eq=False)
+class Catalog:
+    product_ids: np.ndarray  # (P,) int64, sorted ascending
+    names: list[str]
+    aisle_ids: np.ndarray | None = None  # (P,) int64
+    department_ids: np.ndarray | None = None  # (P,) int64
+    aisle_names: dict[int, str] = field(default_factory=dict)
+    department_names: dict[int, str] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        index: dict[str, int] = {}
+        for pid, name in zip(self.product_ids.tolist(), self.names, strict=True):
+            index.setdefault(normalize_name(name), pid)
+        object.__setattr__(self, "_by_name", index)
+
+    def __len__(self) -> int:
+        return len(self.product_ids)
+
+    def _row(self, product_id: int) -> int | None:
+        row = int(np.searchsorted(self.product_ids, product_id))
+        if row < len(self.product_ids) and self.product_ids[row] == product_id:
+            return row
+        return None
+
+    def name_of(self, product_id: int) -> str:
+        row = self._row(product_id)
+        return self.names[row] if row is not None else f"product {product_id}"
+
+    def names_of(self, product_ids: np.ndarray) -> list[str]:
+        return [self.name_of(int(p)) for p in product_ids]
+
+    def id_of(self, name: str) -> int | None:
+        return self._by_name.get(normalize_name(name))  # type: ignore[attr-defined]
+
+    def closest_names(self, name: str, n: int = 3) -> list[str]:
+        keys = difflib.get_close_matches(normalize_name(name), self._by_name.keys(), n=n, cutoff=0.6)  # type: ignore[attr-defined]
+        return [self.name_of(self._by_name[k]) for k in keys]  # type: ignore[attr-defined]
+
+    def attribute_codes(self, product_ids: np.ndarray, which: str) -> np.ndarray:
+        """Aisle or department id for each product id (-1 when unknown)."""
+        values = self.aisle_ids if which == "aisle" else self.department_ids
+        out = np.full(len(product_ids), -1, dtype=np.int64)
+        if values is None or len(self.product_ids) == 0:
+            return out
+        rows = np.clip(np.searchsorted(self.product_ids, product_ids), 0, len(self.product_ids) - 1)
+        found = self.product_ids[rows] == product_ids
+        out[found] = values[rows[found]]
+        return out
+
+
+def read_catalog(path: Path) -> Catalog:
+    """Read a products.csv (product_id, product_name[, aisle_id, department_id]).
+
+    aisles.csv and departments.csv beside it are read when present.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "products.csv"
+    if not path.is_file():
+        raise DataError(f"{path}: catalog file not found; pass --catalog PATH/TO/products.csv")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read catalog CSV ({exc})") from None
+    missing = {"product_id", "product_name"} - set(frame.columns)
+    if missing:
+        raise DataError(
+            f"{path}: catalog lacks column(s) {', '.join(sorted(missing))}; "
+            "expected product_id,product_name[,aisle_id,department_id]"
+        )
+    ids = pd.to_numeric(frame["product_id"], errors="coerce")
+    if ids.isna().any():
+        raise DataError(f"{path}: column product_id holds non-integer values")
+    frame = frame.assign(product_id=ids.astype("int64")).sort_values("product_id")
+    frame = frame.drop_duplicates("product_id")
+    return Catalog(
+        product_ids=frame["product_id"].to_numpy(np.int64),
+        names=frame["product_name"].astype(str).tolist(),
+        aisle_ids=_optional_ids(frame, "aisle_id"),
+        department_ids=_optional_ids(frame, "department_id"),
+        aisle_names=_lookup(path.parent / "aisles.csv", "aisle_id", "aisle"),
+        department_names=_lookup(path.parent / "departments.csv", "department_id", "department"),
+        source=str(path),
+    )
+
+
+def _optional_ids(frame, column: str) -> np.ndarray | None:
+    import pandas as pd
+
+    if column not in frame.columns:
+        return None
+    return pd.to_numeric(frame[column], errors="coerce").fillna(-1).to_numpy(np.int64)
+
+
+def _lookup(path: Path, key: str, value: str) -> dict[int, str]:
+    import pandas as pd
+
+    if not path.is_file():
+        return {}
+    try:
+        frame = pd.read_csv(path)
+        return dict(zip(frame[key].astype(int), frame[value].astype(str), strict=True))
+    except (KeyError, ValueError, pd.errors.ParserError):
+        return {}
+
+
+def default_catalog_path(explicit: Path | None, data_dir: Path | None = None) -> Path | None:
+    """The catalog to use: --catalog, then BASKET_CATALOG, then products.csv in the data folder."""
+    if explicit is not None:
+        return Path(explicit)
+    env = os.environ.get(CATALOG_ENV)
+    if env:
+        return Path(env)
+    if data_dir is not None and (data_dir / "products.csv").is_file():
+        return data_dir / "products.csv"
+    return None

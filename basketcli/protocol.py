@@ -1,0 +1,146 @@
+"""The model contract: what a plugin implements and what the framework hands it."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from basketcli.artifacts import atomic_write_npz, load_npz
+from basketcli.errors import ArtifactError
+from basketcli.sizing import SizingRule
+
+if TYPE_CHECKING:
+    from basketcli.data.basket_data import BasketData
+    from basketcli.data.catalog import Catalog
+    from basketcli.data.split import EvalSet
+
+STATE_FILE = "state.npz"
+
+
+class ModelConfig(BaseModel):
+    """Base of every model's hyperparameters: validated, documented, no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    seed: int = Field(0, description="random seed; fixes every result on the CPU")
+
+
+class ProgressTask(Protocol):
+    def advance(self, steps: int = 1, **info: Any) -> None: ...
+
+    def __enter__(self) -> ProgressTask: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class _SilentTask:
+    def advance(self, steps: int = 1, **info: Any) -> None:
+        pass
+
+    def __enter__(self) -> _SilentTask:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def silent_progress(description: str, total: int | None = None) -> ProgressTask:
+    return _SilentTask()
+
+
+ProgressFactory = Callable[[str, int | None], ProgressTask]
+
+
+@dataclass
+class FitContext:
+    """What the framework hands to ``fit``: everything that is not a hyperparameter."""
+
+    catalog: Catalog | None = None
+    progress: ProgressFactory = silent_progress
+    device: str = "auto"
+    work_dir: Path | None = None  # where a long fit may keep checkpoints
+    resume: bool = False
+    n_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    log: Callable[[str], None] = lambda message: None
+
+
+@dataclass
+class FitReport:
+    """What a fit tells the framework; everything in it lands in basket.json."""
+
+    info: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per epoch
+
+
+class BasketModel(ABC):
+    """A next-basket model. Subclasses set ``name`` and ``Config`` and implement fit/score.
+
+    ``score`` returns a dense (users x items) float array for the users of ``histories``
+    (the framework batches users, so this never covers the whole data set at once); higher
+    means more likely. Models whose scores are probabilities set ``gives_probabilities``.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    gives_probabilities: ClassVar[bool] = False
+    # How many of a customer's most recent orders the model reads (None: all of them).
+    reads_last_orders: ClassVar[int | None] = None
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    @classmethod
+    def summary(cls) -> str:
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    @abstractmethod
+    def fit(self, train: BasketData, valid: EvalSet | None, ctx: FitContext) -> FitReport: ...
+
+    @abstractmethod
+    def score(self, histories: BasketData) -> np.ndarray: ...
+
+    def prepare_scoring(self, histories: BasketData) -> None:
+        """Called once with all the histories about to be scored, before the batches.
+
+        Population statistics (popularity, a neighbour pool) may be refreshed from them;
+        targets are never passed. The default does nothing.
+        """
+
+    def default_sizing(self) -> SizingRule:
+        """The sizing rule used for basket_f1 unless the caller overrides it."""
+        rule = getattr(self.config, "sizing", None)
+        if isinstance(rule, SizingRule):
+            return rule
+        threshold = getattr(self.config, "threshold", None)
+        if self.gives_probabilities and threshold is not None:
+            return SizingRule(kind="threshold", threshold=threshold)
+        return SizingRule(kind="top-k", k=10)
+
+    # --- persistence: the simple path is a dict of numpy arrays ------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """Fitted arrays to save; override with ``set_state`` for numpy-only models."""
+        raise NotImplementedError
+
+    def set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def save(self, directory: Path) -> None:
+        atomic_write_npz(Path(directory) / STATE_FILE, self.state())
+
+    @classmethod
+    def load(cls, directory: Path, config: ModelConfig) -> BasketModel:
+        model = cls(config)
+        arrays = load_npz(Path(directory) / STATE_FILE)
+        try:
+            model.set_state(arrays)
+        except KeyError as exc:
+            raise ArtifactError(f"{directory}: model file lacks array {exc}") from None
+        return model
