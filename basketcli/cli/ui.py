@@ -1,0 +1,86 @@
+"""Console, progress bars, error handling and output for the CLI (the only place that prints)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from basketcli.errors import BasketError
+
+console = Console()
+err_console = Console(stderr=True)
+DEBUG = {"enabled": False}
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+@contextlib.contextmanager
+def cli_errors() -> Iterator[None]:
+    """Known failures -> one line on stderr and exit code 2; Ctrl-C -> exit code 130."""
+    try:
+        yield
+    except BasketError as exc:
+        if DEBUG["enabled"]:
+            err_console.print_exception()
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def warn(message: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def emit_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+class _RichTask:
+    def __init__(self, progress, task_id) -> None:
+        self._progress, self._task = progress, task_id
+
+    def advance(self, steps: int = 1, **info: Any) -> None:
+        fields = " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()
+        )
+        self._progress.update(self._task, advance=steps, info=fields)
+
+    def __enter__(self) -> _RichTask:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.update(self._task, visible=False)
+
+
+@contextlib.contextmanager
+def progress_bars(enabled: bool = True) -> Iterator[Any]:
+    """A ProgressFactory drawing Rich bars on stderr (silent when disabled or not a terminal)."""
+    from basketcli.protocol import silent_progress
+
+    if not enabled:
+        yield silent_progress
+        return
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+        console=err_console, transient=True,
+    )
+
+    def factory(description: str, total: int | None = None) -> _RichTask:
+        return _RichTask(progress, progress.add_task(description, total=total, info=""))
+
+    with progress:
+        yield factory

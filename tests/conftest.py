@@ -1,0 +1,87 @@
+"""Shared fixtures: isolated registry and cache, the bundled sample, a tiny synthetic data set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from basketcli import registry
+from basketcli.data.basket_data import BasketData, from_baskets
+
+os.environ.setdefault("COLUMNS", "200")  # Rich tables must not wrap in assertions
+
+SHARED_CATALOG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "instacart" / "products.csv"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory, monkeypatch):
+    """Only the built-in models, a private cache folder, wide terminals; registry restored."""
+    monkeypatch.setenv("BASKET_LOAD_PLUGINS", "")
+    monkeypatch.setenv("BASKET_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("BASKET_CATALOG", raising=False)
+    registry.refresh()
+    saved = dict(registry._in_process)
+    yield
+    registry._in_process.clear()
+    registry._in_process.update(saved)
+    registry.refresh()
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def invoke(runner):
+    """Run the CLI in-process; returns the click Result (exit_code, stdout, stderr, output)."""
+    from basketcli.cli import app
+
+    def run(*args: str, input: str | None = None):
+        return runner.invoke(app, [str(a) for a in args], input=input)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def catalog_path() -> Path:
+    if not SHARED_CATALOG.is_file():
+        pytest.skip("the shared Instacart catalog is not beside the checkout")
+    return SHARED_CATALOG
+
+
+def make_tiny_data(n_users: int = 30, n_items: int = 40, seed: int = 0) -> BasketData:
+    """Customers with favourite products they rebuy plus random extras (5-9 orders each)."""
+    rng = np.random.default_rng(seed)
+    histories = {}
+    for user in range(n_users):
+        favourites = rng.choice(n_items, size=3, replace=False) + 1
+        orders = []
+        for _ in range(int(rng.integers(5, 10))):
+            extra = rng.choice(n_items, size=int(rng.integers(1, 4)), replace=False) + 1
+            keep = favourites[rng.random(3) < 0.8]
+            orders.append([int(p) for p in np.concatenate([keep, extra])])
+        histories[user + 100] = orders
+    return from_baskets(histories)
+
+
+@pytest.fixture
+def tiny_data() -> BasketData:
+    return make_tiny_data()
+
+
+@pytest.fixture
+def tiny_csv(tmp_path, tiny_data) -> Path:
+    """The tiny data set as a long-format CSV with order_number."""
+    rows = ["user_id,order_number,product_id"]
+    for u in range(tiny_data.n_users):
+        for n, basket in enumerate(tiny_data.product_ids_of(u), start=1):
+            rows += [f"{tiny_data.user_ids[u]},{n},{p}" for p in basket]
+    path = tmp_path / "tiny.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path

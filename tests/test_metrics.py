@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from basketcli.metrics import METRIC_KEYS, ProductCounts, ranking_metrics, set_f1, top_k
+
+
+def masks(n_items, rows):
+    m = np.zeros((len(rows), n_items), dtype=bool)
+    for i, r in enumerate(rows):
+        m[i, r] = True
+    return m
+
+
+def test_hand_computed_example():
+    # 25 items; target {0, 1, 2}; ranking puts item 0 first and item 2 at rank 12.
+    ranking = np.array([[0, *range(3, 13), 2, *range(13, 21)]])
+    target = masks(25, [[0, 1, 2]])
+    out = ranking_metrics(ranking, target)
+    assert out["recall@10"][0] == pytest.approx(1 / 3)
+    assert out["precision@10"][0] == pytest.approx(0.1)
+    assert out["recall@20"][0] == pytest.approx(2 / 3)
+    ideal = 1 + 1 / np.log2(3) + 1 / np.log2(4)
+    assert out["ndcg@10"][0] == pytest.approx(1 / ideal)
+    assert out["ndcg@20"][0] == pytest.approx((1 + 1 / np.log2(13)) / ideal)
+    assert out["phr@10"][0] == 1.0
+    assert out["f1@10"][0] == pytest.approx(2 * (1 / 3) * 0.1 / (1 / 3 + 0.1))
+
+
+def test_repeat_explore_split():
+    ranking = np.array([list(range(20))])
+    target = masks(30, [[0, 25, 26]])
+    history = masks(30, [[0, 1, 25]])
+    out = ranking_metrics(ranking, target, history)
+    assert out["recall@10_repeat"][0] == pytest.approx(0.5)  # 0 hit, 25 missed
+    assert out["recall@10_explore"][0] == 0.0  # 26 missed
+
+
+def test_explore_undefined_when_no_new_items():
+    out = ranking_metrics(np.array([list(range(20))]), masks(25, [[1]]), masks(25, [[1]]))
+    assert np.isnan(out["recall@10_explore"][0])
+
+
+def test_f1_micro_macro():
+    counts = ProductCounts(3)
+    counts.add(masks(3, [[0, 1], [0]]), masks(3, [[0], [0, 2]]))
+    # tp: item0=2; fp: item1=1; fn: item2=1
+    assert counts.f1_micro() == pytest.approx(4 / (4 + 1 + 1))
+    assert counts.f1_macro() == pytest.approx((1.0 + 0.0 + 0.0) / 3)
+
+
+def test_top_k_ties_go_to_lower_index():
+    scores = np.array([[1.0, 3.0, 3.0, 0.0]], dtype=np.float32)
+    assert top_k(scores, 3).tolist() == [[1, 2, 0]]
+
+
+@st.composite
+def problems(draw):
+    n_users = draw(st.integers(1, 6))
+    n_items = draw(st.integers(20, 30))
+    target = np.zeros((n_users, n_items), dtype=bool)
+    for u in range(n_users):
+        items = draw(st.lists(st.integers(0, n_items - 1), min_size=1, max_size=8, unique=True))
+        target[u, items] = True
+    scores = draw(st.lists(st.floats(0, 1), min_size=n_users * n_items, max_size=n_users * n_items))
+    return target, np.array(scores, dtype=np.float32).reshape(n_users, n_items)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems())
+def test_metrics_in_unit_interval_and_order_free(problem):
+    target, scores = problem
+    history = np.roll(target, 1, axis=1)
+    out = ranking_metrics(top_k(scores, 20), target, history)
+    for values in out.values():
+        defined = values[~np.isnan(values)]
+        assert ((defined >= 0) & (defined <= 1 + 1e-9)).all()
+    perm = np.arange(len(target))[::-1]
+    shuffled = ranking_metrics(top_k(scores[perm], 20), target[perm], history[perm])
+    for key in out:
+        if np.isnan(out[key]).all():
+            continue
+        assert np.nanmean(out[key]) == pytest.approx(np.nanmean(shuffled[key]), nan_ok=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems())
+def test_perfect_prediction_scores_one(problem):
+    target, _ = problem
+    perfect = target.astype(np.float32)
+    out = ranking_metrics(top_k(perfect, 20), target)
+    sizes = target.sum(axis=1)
+    assert np.allclose(out["ndcg@10"], 1.0)
+    assert np.allclose(out["ndcg@20"], 1.0)
+    assert np.allclose(out["recall@10"][sizes <= 10], 1.0)
+    assert np.allclose(out["phr@10"], 1.0)
+    assert np.allclose(set_f1(target, target), 1.0)
+
+
+def test_metric_keys_are_the_documented_ones():
+    assert "recall@10" in METRIC_KEYS and "basket_f1" in METRIC_KEYS
+    assert len(set(METRIC_KEYS)) == len(METRIC_KEYS)
