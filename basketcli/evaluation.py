@@ -58,7 +58,8 @@ def scored_batches(
             expected = (len(users), eval_set.history.n_items)
             if scores.shape != expected:
                 raise PluginLoadError(
-                    f"model {model.name} returned scores of shape {scores.shape}, expected {expected}"
+                    f"model {model.name} returned scores of shape {scores.shape}, "
+                    f"expected {expected}"
                 )
             if not np.isfinite(scores).all():
                 raise PluginLoadError(f"model {model.name} returned NaN or infinite scores")

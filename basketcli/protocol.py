@@ -107,7 +107,7 @@ class BasketModel(ABC):
     @abstractmethod
     def score(self, histories: BasketData) -> np.ndarray: ...
 
-    def prepare_scoring(self, histories: BasketData) -> None:
+    def prepare_scoring(self, histories: BasketData) -> None:  # noqa: B027 (optional hook)
         """Called once with all the histories about to be scored, before the batches.
 
         Population statistics (popularity, a neighbour pool) may be refreshed from them;

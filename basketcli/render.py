@@ -63,7 +63,8 @@ def metrics_table(
 
 def compare_table(result: Any) -> Table:
     rows = [
-        {"model": m.name if m.source == m.name else f"{m.name} ({m.source})", "sizing": m.sizing, **m.metrics,
+        {"model": m.name if m.source == m.name else f"{m.name} ({m.source})",
+         "sizing": m.sizing, **m.metrics,
          "fit seconds": m.fit_seconds, "score seconds": m.score_seconds}
         for m in result.models
     ]

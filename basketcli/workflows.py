@@ -65,7 +65,9 @@ def create_model(name: str, settings: dict[str, Any] | None = None) -> BasketMod
     return cls(build_config(cls.Config, settings or {}, name))
 
 
-def fit_model(model: BasketModel, dataset: Dataset, split: Split, ctx: FitContext) -> tuple[FitReport, float]:
+def fit_model(
+    model: BasketModel, dataset: Dataset, split: Split, ctx: FitContext
+) -> tuple[FitReport, float]:
     if ctx.catalog is None:
         ctx.catalog = dataset.catalog
     started = time.perf_counter()
@@ -88,7 +90,8 @@ def load_run(run_dir: Path) -> tuple[BasketModel, RunInfo]:
             f"{run_dir}: made by model {info.model!r}, which is not installed here; "
             "install its plugin"
         ) from None
-    if info.plugin_distribution and entry.distribution not in (info.plugin_distribution, "in-process"):
+    known = (info.plugin_distribution, "in-process")
+    if info.plugin_distribution and entry.distribution not in known:
         raise ArtifactError(
             f"{run_dir}: made by plugin {info.plugin_distribution}, but model {info.model!r} now "
             f"comes from {entry.distribution}; install {info.plugin_distribution}"
@@ -168,7 +171,8 @@ def evaluate(
         model = create_model(target, settings)
         dataset, split = prepare(spec or DataSpec())
         _, fit_seconds = fit_model(model, dataset, split, ctx)
-    result = evaluate_model(model, split.test, [Variant(threshold, sizing)], progress=ctx.progress)[0]
+    variants = [Variant(threshold, sizing)]
+    result = evaluate_model(model, split.test, variants, progress=ctx.progress)[0]
     row = ModelResult(
         name=model.name, source=str(target), metrics=result.metrics, sizing=result.sizing_label,
         fit_seconds=fit_seconds, score_seconds=result.score_seconds,
@@ -198,8 +202,10 @@ def compare(
         fit_seconds = None
         if info is None:
             _, fit_seconds = fit_model(model, dataset, split, ctx)
-        rule = sizing if (sizing is None or model.gives_probabilities or not sizing.needs_probabilities) else None
-        result = evaluate_model(model, split.test, [Variant(threshold, rule)], progress=ctx.progress)[0]
+        # A ranker cannot be sized by probability: it keeps its own top-k rule.
+        usable = sizing is None or model.gives_probabilities or not sizing.needs_probabilities
+        variants = [Variant(threshold, sizing if usable else None)]
+        result = evaluate_model(model, split.test, variants, progress=ctx.progress)[0]
         rows.append(ModelResult(
             name=model.name, source=target, metrics=result.metrics, sizing=result.sizing_label,
             fit_seconds=fit_seconds, score_seconds=result.score_seconds,

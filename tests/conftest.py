@@ -14,7 +14,11 @@ from basketcli.data.basket_data import BasketData, from_baskets
 
 os.environ.setdefault("COLUMNS", "200")  # Rich tables must not wrap in assertions
 
-SHARED_CATALOG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "instacart" / "products.csv"
+# The shared catalog beside the checkout; BASKET_TEST_CATALOG points elsewhere.
+SHARED_CATALOG = Path(
+    os.environ.get("BASKET_TEST_CATALOG")
+    or Path(__file__).resolve().parents[2] / "shared" / "data" / "instacart" / "products.csv"
+)
 
 
 @pytest.fixture(autouse=True)

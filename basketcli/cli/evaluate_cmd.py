@@ -9,8 +9,21 @@ import typer
 
 from basketcli.cli.app import app
 from basketcli.cli.options import (
-    CatalogOpt, ConfigOpt, DataOpt, DeviceOpt, ItemColOpt, JsonOpt, MinItemCountOpt, OrderColOpt,
-    SetOpt, SizingOpt, ThresholdOpt, TimeColOpt, TopItemsOpt, UserColOpt, data_spec,
+    CatalogOpt,
+    ConfigOpt,
+    DataOpt,
+    DeviceOpt,
+    ItemColOpt,
+    JsonOpt,
+    MinItemCountOpt,
+    OrderColOpt,
+    SetOpt,
+    SizingOpt,
+    ThresholdOpt,
+    TimeColOpt,
+    TopItemsOpt,
+    UserColOpt,
+    data_spec,
     model_settings,
 )
 from basketcli.cli.ui import cli_errors, console, emit_json, progress_bars
@@ -18,8 +31,10 @@ from basketcli.cli.ui import cli_errors, console, emit_json, progress_bars
 
 @app.command("evaluate")
 def evaluate_command(
-    run_dir: Annotated[Path | None, typer.Argument(help="a run directory made by 'basket train'")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="fit this model now and evaluate it")] = None,
+    run_dir: Annotated[Path | None, typer.Argument(
+        help="a run directory made by 'basket train'")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="fit this model now and evaluate it")] = None,
     data: DataOpt = "sample", catalog: CatalogOpt = None, min_item_count: MinItemCountOpt = 1,
     top_items: TopItemsOpt = None, user_col: UserColOpt = "user_id",
     item_col: ItemColOpt = "product_id", order_col: OrderColOpt = None, time_col: TimeColOpt = None,
@@ -40,7 +55,8 @@ def evaluate_command(
         if (run_dir is None) == (model is None):
             raise ConfigError("give either a RUN_DIR or --model NAME")
         rule = parse_sizing(sizing) if sizing else None
-        explicit_data = data != "sample" or catalog is not None or top_items or min_item_count > 1
+        explicit_data = (data != "sample" or catalog is not None or top_items is not None
+                         or min_item_count > 1)
         spec = data_spec(data, catalog, min_item_count, top_items, user_col, item_col,
                          order_col, time_col)
         with progress_bars(not json_out) as progress:

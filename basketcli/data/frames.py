@@ -182,7 +182,9 @@ def _read_long_file(path: Path, spec: DataSpec):
     _check_integer(frame, "order_seq", path, shown=order_col or time_col)
     keep = ["user_id", "order_seq", "product_id", "days_since_prior", "order_dow", "order_hour",
             "cart_position"]
-    frame = frame.rename(columns=INSTACART_RENAMES)
+    # order_seq is already set; only the side columns take their canonical names.
+    renames = {k: v for k, v in INSTACART_RENAMES.items() if v != "order_seq"}
+    frame = frame.rename(columns=renames)
     return frame[[c for c in keep if c in frame.columns]]
 
 

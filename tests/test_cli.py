@@ -1,0 +1,61 @@
+"""evaluate / compare / models / data info through the CLI, on the tiny data and the sample."""
+
+import json
+
+from basketcli.metrics import METRIC_KEYS
+
+
+def test_compare_json_has_every_metric_and_the_references(invoke, tiny_csv):
+    r = invoke("compare", "--models", "gptopfreq,tifuknn", "--data", tiny_csv, "--json")
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout)
+    names = [m["name"] for m in payload["models"]]
+    assert names == ["gtopfreq", "ptopfreq", "gptopfreq", "tifuknn"]
+    for row in payload["models"]:
+        assert set(METRIC_KEYS) <= set(row["metrics"])
+        assert row["fit_seconds"] >= 0 and row["score_seconds"] >= 0
+    assert payload["data"]["users"] == 30
+
+
+def test_compare_no_reference(invoke, tiny_csv):
+    r = invoke("compare", "--models", "tifuknn", "--data", tiny_csv, "--no-reference", "--json")
+    assert [m["name"] for m in json.loads(r.stdout)["models"]] == ["tifuknn"]
+
+
+def test_compare_table_on_the_sample(invoke):
+    r = invoke("compare", "--models", "ptopfreq", "--no-reference")
+    assert r.exit_code == 0, r.output
+    assert "ptopfreq" in r.stdout and "recall@10" in r.stdout and "592 customers" in r.stdout
+
+
+def test_evaluate_model_and_run_dir(invoke, tiny_csv, tmp_path):
+    r = invoke("evaluate", "--model", "tifuknn", "--data", tiny_csv, "--set", "k=5", "--json")
+    assert r.exit_code == 0, r.output
+    direct = json.loads(r.stdout)["models"][0]["metrics"]
+    run = tmp_path / "run"
+    r = invoke("train", "--model", "tifuknn", "--data", tiny_csv, "--set", "k=5", "--out", run)
+    assert r.exit_code == 0, r.output
+    r = invoke("evaluate", run, "--json")
+    assert r.exit_code == 0, r.output
+    saved = json.loads(r.stdout)["models"][0]["metrics"]
+    assert saved == direct
+
+
+def test_models_lists_builtins_and_params(invoke):
+    r = invoke("models", "--json")
+    names = {m["name"] for m in json.loads(r.stdout)["models"]}
+    assert {"gtopfreq", "ptopfreq", "gptopfreq", "tifuknn"} <= names
+    r = invoke("models", "--params", "tifuknn", "--json")
+    params = {p["name"]: p for p in json.loads(r.stdout)["params"]}
+    assert params["k"]["default"] == "300" and params["alpha"]["description"]
+
+
+def test_data_info_json(invoke):
+    r = invoke("data", "info", "--json")
+    stats = json.loads(r.stdout)
+    assert stats["users"] == 592 and 0.5 < stats["repeat_ratio"] < 0.8
+
+
+def test_top_items_restricts_the_vocabulary(invoke):
+    r = invoke("data", "info", "--top-items", "145", "--json")
+    assert json.loads(r.stdout)["products"] == 145
