@@ -8,8 +8,19 @@ import typer
 
 from basketcli.cli.app import app
 from basketcli.cli.options import (
-    CatalogOpt, DataOpt, DeviceOpt, ItemColOpt, JsonOpt, MinItemCountOpt, OrderColOpt, SizingOpt,
-    ThresholdOpt, TimeColOpt, TopItemsOpt, UserColOpt, data_spec,
+    CatalogOpt,
+    DataOpt,
+    DeviceOpt,
+    ItemColOpt,
+    JsonOpt,
+    MinItemCountOpt,
+    OrderColOpt,
+    SizingOpt,
+    ThresholdOpt,
+    TimeColOpt,
+    TopItemsOpt,
+    UserColOpt,
+    data_spec,
 )
 from basketcli.cli.ui import cli_errors, console, emit_json, progress_bars
 
