@@ -1,0 +1,61 @@
+"""No half-written output: SIGKILL a running command at random moments, then inspect the disk."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from basketcli.artifacts import read_run_info
+from basketcli.errors import ArtifactError
+
+BASKET = [sys.executable, "-c", "from basketcli.cli import main; main()"]
+
+
+def run_and_kill(args, delay):
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen([*BASKET, *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    time.sleep(delay)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return proc.returncode
+
+
+def assert_previous_or_new_complete(run, before):
+    """The run directory is absent/previous (before) or complete, or says it is incomplete."""
+    if not run.exists():
+        assert before is None
+        return
+    try:
+        info = read_run_info(run)
+    except ArtifactError as exc:
+        assert "incomplete" in exc.message, exc.message
+        return
+    assert info.complete
+    assert (run / "basket.json").is_file()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sigkill_during_train_leaves_a_consistent_run(tmp_path, tiny_csv, seed):
+    rng = random.Random(seed)
+    run = tmp_path / "run"
+    # First a complete run, then a --force retrain killed at a random moment.
+    subprocess.run([*BASKET, "train", "--model", "tifuknn", "--data", str(tiny_csv),
+                    "--out", str(run)], check=True, capture_output=True)
+    before = read_run_info(run)
+    run_and_kill(["train", "--model", "tifuknn", "--data", str(tiny_csv), "--out", str(run),
+                  "--force", "--set", "k=3"], delay=rng.uniform(0.2, 4.0))
+    assert_previous_or_new_complete(run, before)
+    if run.exists():
+        try:
+            info = read_run_info(run)
+        except ArtifactError:
+            return
+        assert info.config["k"] in (before.config["k"], 3)
+    leftovers = [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    assert set(leftovers) <= {"run", "tiny.csv"}
