@@ -158,11 +158,12 @@ def train(
 def evaluate(
     target: str, spec: DataSpec | None, settings: dict[str, Any] | None = None, *,
     threshold: float = 0.5, sizing: SizingRule | None = None, ctx: FitContext | None = None,
+    from_run: bool = False,
 ) -> tuple[CompareResult, BasketModel]:
     """Test-split metrics of a model name (fitted now) or of a saved run directory."""
     ctx = ctx or FitContext()
     fit_seconds: float | None = None
-    if is_run_dir(target) or Path(target).is_dir():
+    if from_run:
         model, info = load_run(Path(target))
         spec = spec or DataSpec.model_validate(info.data)
         dataset, split = prepare(spec)

@@ -64,7 +64,7 @@ def evaluate_command(
             if run_dir is not None:
                 result, fitted = workflows.evaluate(
                     str(run_dir), spec if explicit_data else None, threshold=threshold,
-                    sizing=rule, ctx=ctx)
+                    sizing=rule, ctx=ctx, from_run=True)
             else:
                 result, fitted = workflows.evaluate(
                     model, spec, model_settings(set_, config), threshold=threshold, sizing=rule,
