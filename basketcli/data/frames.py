@@ -43,6 +43,8 @@ def source_files(spec: DataSpec) -> list[Path]:
     path = spec.source_path()
     if path is None:
         return [sample_path()]
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder; --data takes 'sample', a folder or a file")
     if path.is_dir():
         names = ["orders.csv", "order_products__prior.csv", "order_products__train.csv"]
         return [path / n for n in names if (path / n).is_file()]
