@@ -1,0 +1,296 @@
+"""Gradient-boosted trees over (customer, product) candidates, as the Instacart competition was won.
+
+Candidates are the products of each customer's history (plus, optionally, popular products they
+never bought); each candidate row carries the features of ``plugins.features``. Training rows
+come from several past target orders per customer (each with the features of the history
+before it); XGBoost (``binary:logistic``, ``hist``) learns whether the candidate is in the
+target basket and stops early on the validation targets. Scores are probabilities, so basket
+sizing by expected F1 (the default) works on them.
+
+Scores of products that are not candidates: 1e-6 x the product's share of baskets. That keeps
+them inside [0, 1] and below any candidate's model probability in practice, so a top-k list of a
+customer with few candidates is filled by popularity, and expected-F1 sizing all but ignores
+them.
+
+This module imports neither xgboost nor pandas at import time (``basket models`` stays light);
+``import xgboost`` inside the functions below is absolute, so it finds the library, not us.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from basketcli.artifacts import atomic_write_bytes, atomic_write_json, atomic_write_npz, load_npz
+from basketcli.data.basket_data import BasketData
+from basketcli.errors import ArtifactError, ConfigError
+from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig
+from basketcli.sizing import SizingRule, parse_sizing
+from plugins.features import (
+    FEATURE_NAMES,
+    FEATURE_SET_VERSION,
+    ProductStats,
+    build_candidates,
+    item_attributes,
+    labels,
+    training_levels,
+)
+
+MODEL_FILE = "model.ubj"  # XGBoost's own UBJSON format: data only, never code
+FEATURES_FILE = "features.json"  # feature list + model checksum, checked at load
+STATE_FILE = "state.npz"  # product statistics and catalog codes scoring needs
+FILLER_SCALE = 1e-6  # non-candidates score FILLER_SCALE x basket share
+TOP_FEATURES = 20
+
+
+class XGBoostConfig(ModelConfig):
+    n_estimators: int = Field(600, ge=1, description="most boosting rounds (early stopping "
+                              "usually ends sooner)")
+    learning_rate: float = Field(0.05, gt=0, le=1, description="eta: shrinkage of each tree")
+    max_depth: int = Field(6, ge=1, le=32, description="deepest split of a tree")
+    min_child_weight: float = Field(5.0, ge=0, description="least hessian sum in a leaf")
+    subsample: float = Field(0.8, gt=0, le=1, description="share of rows each tree sees")
+    colsample_bytree: float = Field(0.8, gt=0, le=1, description="share of features each tree sees")
+    reg_lambda: float = Field(1.0, ge=0, description="L2 penalty on leaf weights")
+    pos_weight: float = Field(1.0, gt=0, description="scale_pos_weight: weight of a purchased "
+                              "product (1 keeps probabilities calibrated for expected-F1 sizing)")
+    early_stopping_rounds: int = Field(30, ge=0, description="stop after this many rounds "
+                                       "without a better validation log-loss (0: never)")
+    explore_candidates: int = Field(0, ge=0, description="also score this many of the most "
+                                    "popular products the customer never bought")
+    train_targets: int = Field(3, ge=1, description="past target orders per customer that "
+                               "training rows are built from")
+    n_threads: int | None = Field(None, ge=1, description="XGBoost threads (default: the "
+                                  "framework's thread count)")
+    sizing: SizingRule = Field(SizingRule(kind="expected-f1"), description="basket sizing rule: "
+                               "expected-f1[:CAP][:none], top-k[:K] or threshold[:T]")
+    threshold: float = Field(0.5, ge=0, le=1, description="probability cut for f1_micro/f1_macro")
+
+    @field_validator("sizing", mode="before")
+    @classmethod
+    def _parse_sizing(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return parse_sizing(value)
+            except ConfigError as exc:
+                raise ValueError(exc.message.removeprefix("--sizing ")) from None
+        return value
+
+
+class XGBoostModel(BasketModel):
+    """Gradient-boosted trees on customer x product features (Instacart-winning recipe)."""
+
+    name = "xgboost"
+    Config = XGBoostConfig
+    gives_probabilities = True
+
+    def __init__(self, config: XGBoostConfig | None = None) -> None:
+        super().__init__(config)
+        self.booster = None  # xgboost.Booster once fitted or loaded
+        self.fit_stats: ProductStats | None = None  # population statistics of the training data
+        self.scoring_stats: ProductStats | None = None  # refreshed by prepare_scoring
+        self.aisle = np.zeros(0, dtype=np.int64)
+        self.department = np.zeros(0, dtype=np.int64)
+
+    # --- training -----------------------------------------------------------------------------
+    def fit(self, train: BasketData, valid, ctx: FitContext) -> FitReport:
+        import xgboost
+
+        cfg = self.config
+        self.aisle, self.department = item_attributes(ctx.catalog, train.item_ids)
+        self.fit_stats = ProductStats.from_histories(train)
+        self.scoring_stats = None
+        x_train, y_train = self._training_rows(train)
+        if len(y_train) == 0:
+            raise ConfigError(
+                "xgboost: no training rows (customers need at least two orders before the "
+                "validation target)"
+            )
+        threads = cfg.n_threads or ctx.n_threads
+        dtrain = xgboost.QuantileDMatrix(x_train, label=y_train, feature_names=list(FEATURE_NAMES),
+                                         nthread=threads)
+        evals, n_valid = [], 0
+        if valid is not None and valid.n_users:
+            rows = self._rows(valid.history, ProductStats.from_histories(valid.history))
+            y_valid = labels(rows, valid.target)
+            n_valid = len(y_valid)
+            if n_valid:
+                evals = [(xgboost.QuantileDMatrix(rows.features, label=y_valid, ref=dtrain,
+                                                  feature_names=list(FEATURE_NAMES),
+                                                  nthread=threads), "valid")]
+        log: dict[str, dict[str, list[float]]] = {}
+        with ctx.progress("boosting rounds", cfg.n_estimators) as task:
+            booster = xgboost.train(
+                self._params(threads), dtrain, num_boost_round=cfg.n_estimators, evals=evals,
+                evals_result=log, verbose_eval=False,
+                early_stopping_rounds=(cfg.early_stopping_rounds or None) if evals else None,
+                callbacks=[_progress_callback(task)],
+            )
+        rounds = booster.num_boosted_rounds()
+        best = int(getattr(booster, "best_iteration", rounds - 1)) if evals else rounds - 1
+        self.booster = booster[: best + 1]  # keep only the trees up to the best round
+        losses = log.get("valid", {}).get("logloss", [])
+        ctx.log(f"xgboost: {len(y_train)} training rows, best round {best + 1} of {rounds}")
+        return FitReport(
+            info={
+                "train_rows": int(len(y_train)), "train_positive_rate": float(y_train.mean()),
+                "valid_rows": int(n_valid), "rounds": int(rounds), "best_round": best + 1,
+                "best_valid_logloss": float(losses[best]) if losses else None,
+                "feature_set_version": FEATURE_SET_VERSION, "features": list(FEATURE_NAMES),
+            },
+            history=[{"round": i + 1, "valid_logloss": float(v)} for i, v in enumerate(losses)],
+        )
+
+    def _training_rows(self, train: BasketData) -> tuple[np.ndarray, np.ndarray]:
+        """Rows from each of the customers' last ``train_targets`` training orders."""
+        parts, targets = [], []
+        for hist, target in training_levels(train, self.config.train_targets):
+            rows = self._rows(hist, ProductStats.from_histories(hist))
+            parts.append(rows.features)
+            targets.append(labels(rows, target))
+        if not parts:
+            return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32), np.zeros(0, np.float32)
+        return np.concatenate(parts), np.concatenate(targets)
+
+    def _rows(self, hist: BasketData, stats: ProductStats):
+        return build_candidates(hist, stats, self.aisle, self.department,
+                                self.config.explore_candidates)
+
+    def _params(self, threads: int) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "objective": "binary:logistic", "tree_method": "hist", "eval_metric": "logloss",
+            "eta": cfg.learning_rate, "max_depth": cfg.max_depth,
+            "min_child_weight": cfg.min_child_weight, "subsample": cfg.subsample,
+            "colsample_bytree": cfg.colsample_bytree, "lambda": cfg.reg_lambda,
+            "scale_pos_weight": cfg.pos_weight, "nthread": threads, "seed": cfg.seed,
+            "verbosity": 0,
+        }
+
+    # --- scoring ------------------------------------------------------------------------------
+    def prepare_scoring(self, histories: BasketData) -> None:
+        # Product statistics describe the population whose histories are being scored, as they
+        # described each training target's population.
+        self.scoring_stats = ProductStats.from_histories(histories)
+
+    def score(self, histories: BasketData) -> np.ndarray:
+        if self.booster is None or self.fit_stats is None:
+            raise ConfigError("xgboost: score called before fit or load")
+        stats = self.scoring_stats or self.fit_stats
+        if len(stats.basket_share) != histories.n_items:
+            stats = self.fit_stats
+        filler = np.clip(FILLER_SCALE * stats.basket_share, 0.0, FILLER_SCALE).astype(np.float32)
+        out = np.broadcast_to(filler, (histories.n_users, histories.n_items)).copy()
+        rows = self._rows(histories, stats)
+        if len(rows):
+            probs = self.booster.inplace_predict(rows.features, validate_features=False)
+            out[rows.user, rows.item] = np.clip(probs, 0.0, 1.0)
+        return out
+
+    def feature_importance(self) -> dict[str, float]:
+        """The top features by total gain, largest first."""
+        if self.booster is None:
+            return {}
+        gains = self.booster.get_score(importance_type="total_gain")
+        ranked = sorted(gains.items(), key=lambda kv: kv[1], reverse=True)[:TOP_FEATURES]
+        return {name: float(gain) for name, gain in ranked}
+
+    # --- persistence --------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        model_bytes = bytes(self.booster.save_raw("ubj"))
+        atomic_write_bytes(directory / MODEL_FILE, model_bytes)
+        atomic_write_json(directory / FEATURES_FILE, {
+            "feature_set_version": FEATURE_SET_VERSION, "features": list(FEATURE_NAMES),
+            "model_file": MODEL_FILE, "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        })
+        atomic_write_npz(directory / STATE_FILE, {
+            **self.fit_stats.arrays(), "aisle": self.aisle, "department": self.department,
+        })
+
+    @classmethod
+    def load(cls, directory: Path, config: XGBoostConfig) -> XGBoostModel:
+        import xgboost
+
+        directory = Path(directory)
+        manifest = _read_manifest(directory)
+        model_path = directory / MODEL_FILE
+        try:
+            model_bytes = model_path.read_bytes()
+        except OSError:
+            raise ArtifactError(f"{model_path}: model file missing; train the run again") from None
+        # XGBoost aborts the process on some malformed models, so bytes are checked first.
+        if hashlib.sha256(model_bytes).hexdigest() != manifest.get("model_sha256"):
+            raise ArtifactError(
+                f"{model_path}: corrupt model file (checksum differs from {FEATURES_FILE}); "
+                "train the run again"
+            )
+        booster = xgboost.Booster()
+        try:
+            booster.load_model(bytearray(model_bytes))
+        except xgboost.core.XGBoostError as exc:
+            first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else "unreadable"
+            raise ArtifactError(
+                f"{model_path}: corrupt XGBoost model ({first}); train the run again"
+            ) from None
+        if list(booster.feature_names or []) != list(FEATURE_NAMES):
+            raise ArtifactError(
+                f"{model_path}: the model's features differ from this plugin's; train it again"
+            )
+        arrays = load_npz(directory / STATE_FILE)
+        model = cls(config)
+        try:
+            model.fit_stats = ProductStats.from_arrays(arrays)
+            model.aisle, model.department = arrays["aisle"], arrays["department"]
+        except KeyError as exc:
+            raise ArtifactError(
+                f"{directory / STATE_FILE}: lacks array {exc}; train the run again"
+            ) from None
+        booster.set_param({"nthread": config.n_threads or max(1, os.cpu_count() or 1)})
+        model.booster = booster
+        return model
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / FEATURES_FILE
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"{path}: missing; the run was not saved by this xgboost plugin (train it again)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise ArtifactError(f"{path}: corrupt feature list; train the run again") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{path}: corrupt feature list; train the run again")
+    version, features = manifest.get("feature_set_version"), manifest.get("features")
+    if version != FEATURE_SET_VERSION or features != list(FEATURE_NAMES):
+        raise ArtifactError(
+            f"{directory}: trained with feature set {version!r} "
+            f"({len(features) if isinstance(features, list) else '?'} features), but this "
+            f"xgboost plugin computes feature set {FEATURE_SET_VERSION} "
+            f"({len(FEATURE_NAMES)} features); train the run again"
+        )
+    return manifest
+
+
+def _progress_callback(task):
+    """An xgboost TrainingCallback advancing ``task`` once per boosting round."""
+    import xgboost
+
+    class RoundProgress(xgboost.callback.TrainingCallback):
+        def after_iteration(self, model, epoch: int, evals_log) -> bool:
+            losses = evals_log.get("valid", {}).get("logloss")
+            if losses:
+                task.advance(1, valid_logloss=float(losses[-1]))
+            else:
+                task.advance(1)
+            return False  # never stops training itself
+
+    return RoundProgress()
