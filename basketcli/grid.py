@@ -1,0 +1,536 @@
+"""Hyperparameter grid search: many fits, post-hoc thresholds, one test evaluation.
+
+Every ``--param`` value is validated through the model's config before anything runs. Each
+combination is fitted once (joblib processes, each run seeded by its config) and saved at once
+as a run directory under ``OUT/runs/``, whose basket.json also holds the validation metrics of
+every post-hoc variant (threshold x sizing); so an interrupted grid resumes without refitting,
+and new thresholds are scored on the saved models without retraining. The best row is chosen
+on the validation metric; only that setting is then evaluated, once, on the test targets.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import os
+import random
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from basketcli import registry
+from basketcli.artifacts import (
+    RUN_FILE,
+    SCHEMA_VERSION,
+    RunInfo,
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+    now_iso,
+    read_run_info,
+    write_run,
+)
+from basketcli.data.prepare import Dataset
+from basketcli.data.source import DataSpec
+from basketcli.data.split import Split
+from basketcli.errors import ArtifactError, ConfigError
+from basketcli.evaluation import DEFAULT_THRESHOLD, Variant, evaluate_model
+from basketcli.metrics import METRIC_KEYS
+from basketcli.protocol import FitContext, ProgressFactory, silent_progress
+from basketcli.settings import build_config, parse_value
+from basketcli.sizing import SizingRule, parse_sizing
+
+TABLE_KEYS = ("f1_micro", "precision@10", "recall@10", "ndcg@10")
+RUNS_DIR = "runs"
+MANIFEST_FILE = "grid-spec.json"
+GRID_JSON = "grid.json"
+GRID_CSV = "grid.csv"
+HEATMAP_PNG = "heatmap.png"
+
+
+# --- parsing and validation (before anything runs) ---------------------------------------------
+def split_values(text: str) -> list[str]:
+    """Split 'a,b,[1,2]' on the commas outside brackets."""
+    parts, depth, current = [], 0, []
+    for char in text:
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts]
+
+
+def parse_params(options: Sequence[str]) -> dict[str, list[Any]]:
+    """['pos_weight=1,5', 'lr=1e-3'] -> {'pos_weight': ['1', '5'], 'lr': ['1e-3']}."""
+    params: dict[str, list[Any]] = {}
+    for option in options:
+        key, sep, raw = option.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--param {option!r}: expected key=value[,value...]")
+        if key in params:
+            raise ConfigError(f"--param {key}: given twice; list all its values in one --param")
+        values = split_values(raw)
+        if any(v == "" for v in values):
+            raise ConfigError(f"--param {option!r}: empty value in the list")
+        try:
+            params[key] = [parse_value(v) for v in values]
+        except ConfigError as exc:
+            raise ConfigError(f"--param {key}: {exc.message}") from None
+    return params
+
+
+def parse_thresholds(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    values = []
+    for part in split_values(text):
+        try:
+            value = float(part)
+        except ValueError:
+            raise ConfigError(f"--threshold {part!r}: not a number") from None
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"--threshold {part}: a probability threshold lies in [0, 1]")
+        values.append(value)
+    return list(dict.fromkeys(values))
+
+
+def parse_sizings(texts: Sequence[str] | None) -> list[SizingRule] | None:
+    if not texts:
+        return None
+    rules = [parse_sizing(part) for text in texts for part in split_values(text) if part]
+    return list(dict.fromkeys(rules)) or None
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One combination of grid values, validated; ``key`` identifies it across resumes."""
+
+    name: str  # folder name under OUT/runs/
+    key: str
+    params: dict[str, Any]  # the grid parameters, as validated (JSON values)
+    config: dict[str, Any]  # the whole validated config (JSON values)
+
+
+def plan_runs(
+    model: str, params: dict[str, list[Any]], fixed: dict[str, Any], fingerprint: str = "",
+) -> list[PlannedRun]:
+    """Validate every value, then every combination, through the model's config."""
+    cls = registry.get_model_class(model)
+    for key, values in params.items():
+        for value in values:
+            _validate(cls, {**fixed, key: value}, model)
+    keys = list(params)
+    runs = []
+    for combo in itertools.product(*(params[k] for k in keys)):
+        config = _validate(cls, {**fixed, **dict(zip(keys, combo, strict=True))}, model)
+        dumped = config.model_dump(mode="json")
+        grid_values = {k: dumped[k] for k in keys}
+        key = run_key(model, dumped, fingerprint)
+        runs.append(PlannedRun(_run_name(grid_values, key), key, grid_values, dumped))
+    names = [r.name for r in runs]
+    if len(set(names)) < len(names):
+        raise ConfigError("--param: the same setting is listed twice (after validation)")
+    return runs
+
+
+def _validate(cls: type, values: dict[str, Any], model: str) -> BaseModel:
+    try:
+        return build_config(cls.Config, values, model)
+    except ConfigError as exc:
+        raise ConfigError(f"--param: {exc.message}") from None
+
+
+def run_key(model: str, config: dict[str, Any], fingerprint: str) -> str:
+    text = json.dumps({"model": model, "config": config, "data": fingerprint}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _run_name(values: dict[str, Any], key: str) -> str:
+    slug = "_".join(f"{k}={v}" for k, v in values.items())
+    slug = re.sub(r"[^A-Za-z0-9._=-]+", "-", slug)[:60].strip("-_")
+    return f"{slug}-{key[:8]}" if slug else f"run-{key[:8]}"
+
+
+def plan_variants(
+    model: str, thresholds: list[float] | None, sizings: list[SizingRule] | None,
+) -> tuple[list[Variant], list[str]]:
+    """The post-hoc settings to score on each fitted model, and notes for the user.
+
+    Thresholds only change f1_micro/f1_macro of models that give probabilities; for a ranker
+    (whose f1_micro counts its top 10) they are ignored with a note rather than refused, so
+    one grid command line works for every model.
+    """
+    cls = registry.get_model_class(model)
+    notes = []
+    rules: list[SizingRule | None] = list(sizings) if sizings else [None]
+    if cls.gives_probabilities:
+        cuts = thresholds or [DEFAULT_THRESHOLD]
+    else:
+        cuts = [DEFAULT_THRESHOLD]
+        if thresholds:
+            notes.append(
+                f"--threshold ignored: model {model} ranks products but gives no probabilities "
+                "(its f1_micro counts its top 10)"
+            )
+        for rule in rules:
+            if rule is not None and rule.needs_probabilities:
+                raise ConfigError(
+                    f"--sizing {rule.label()}: model {model} gives no probabilities; use top-k"
+                )
+    return [Variant(t, r) for t in cuts for r in rules], notes
+
+
+def variant_label(variant: Variant) -> str:
+    sizing = variant.sizing.label() if variant.sizing else "default"
+    return f"threshold={variant.threshold:g}|sizing={sizing}"
+
+
+# --- results -----------------------------------------------------------------------------------
+class HeatMap(BaseModel):
+    """The sort metric over the two grid dimensions that vary."""
+
+    metric: str
+    row_name: str
+    col_name: str
+    row_labels: list[str]
+    col_labels: list[str]
+    values: list[list[float | None]]
+
+
+class GridResult(BaseModel):
+    model: str
+    out: str
+    sort: str
+    param_names: list[str]  # the label columns of a row, in order
+    rows: list[dict[str, Any]]  # sorted by ``sort``, best first
+    best: dict[str, Any]
+    test: dict[str, Any]
+    runs_total: int
+    runs_fitted: int  # fitted in this call (the others came from --out)
+    heatmap: HeatMap | None = None
+    heatmap_png: str | None = None
+    notes: list[str] = []
+
+    def payload(self) -> dict[str, Any]:
+        """What --json prints: rows, best, test."""
+        return {"rows": self.rows, "best": self.best, "test": self.test}
+
+
+# --- running -----------------------------------------------------------------------------------
+@dataclass
+class RunRecord:
+    run: PlannedRun
+    metrics: dict[str, dict[str, float]]  # variant label -> validation metrics
+    fitted: bool  # fitted in this call
+
+
+def run_one(
+    model: str, model_cls: type, run: PlannedRun, dataset: Dataset, split: Split,
+    variants: list[Variant], run_dir: Path, n_threads: int, device: str,
+    progress: ProgressFactory = silent_progress,
+) -> RunRecord:
+    """Fit one combination, score every variant on the validation targets, save the run."""
+    from basketcli.workflows import fit_model
+
+    seed = int(run.config.get("seed", 0))
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    fitted = model_cls(model_cls.Config.model_validate(run.config))
+    ctx = FitContext(progress=progress, device=device, n_threads=n_threads)
+    report, fit_seconds = fit_model(fitted, dataset, split, ctx)
+    evaluations = evaluate_model(fitted, split.valid, variants)
+    metrics = {variant_label(e.variant): e.metrics for e in evaluations}
+    info = _run_info(model, run, dataset, metrics, fitted, report, fit_seconds)
+    write_run(run_dir, info, fitted.save, force=True)
+    return RunRecord(run, metrics, fitted=True)
+
+
+def _run_info(model, run, dataset, metrics, fitted, report, fit_seconds) -> RunInfo:
+    entry = registry.get_entry(model)
+    default = metrics.get(variant_label(Variant())) or next(iter(metrics.values()))
+    return RunInfo(
+        schema_version=SCHEMA_VERSION, complete=True, model=model,
+        plugin_distribution=entry.distribution, plugin_version=entry.version,
+        config=run.config, data=dataset.spec.model_dump(mode="json"),
+        data_fingerprint=dataset.fingerprint, vocabulary=dataset.data.item_ids.tolist(),
+        catalog_names=(
+            dataset.catalog.names_of(dataset.data.item_ids) if dataset.catalog else None
+        ),
+        metrics={"validation": default}, timings={"fit_seconds": fit_seconds},
+        created=now_iso(), fit=report.info, history=report.history,
+        grid={"key": run.key, "params": run.params, "variants": metrics},
+    )
+
+
+def recorded_run(run_dir: Path, run: PlannedRun) -> dict[str, dict[str, float]] | None:
+    """The variant metrics recorded for ``run``, or None if it has no complete record."""
+    if not (run_dir / RUN_FILE).is_file():
+        return None
+    try:
+        info = read_run_info(run_dir)
+    except ArtifactError:
+        return None  # incomplete or damaged: fit it again
+    grid = (info.model_extra or {}).get("grid")
+    if not isinstance(grid, dict) or grid.get("key") != run.key:
+        return None
+    variants = grid.get("variants")
+    return variants if isinstance(variants, dict) else None
+
+
+def rescore_run(
+    run_dir: Path, run: PlannedRun, split: Split, variants: list[Variant],
+    known: dict[str, dict[str, float]],
+) -> RunRecord:
+    """Score new post-hoc variants on a saved model (no retraining) and record them."""
+    from basketcli.workflows import load_run
+
+    model, info = load_run(run_dir)
+    missing = [v for v in variants if variant_label(v) not in known]
+    metrics = dict(known)
+    for evaluation in evaluate_model(model, split.valid, missing):
+        metrics[variant_label(evaluation.variant)] = evaluation.metrics
+    extra = dict(info.model_extra or {})
+    extra["grid"] = {**extra.get("grid", {}), "variants": metrics}
+    atomic_write_json(run_dir / RUN_FILE, {**info.model_dump(mode="json"), **extra})
+    return RunRecord(run, metrics, fitted=False)
+
+
+def _check_out(out: Path, model: str, dataset: Dataset, resume: bool, force: bool) -> None:
+    manifest = out / MANIFEST_FILE
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ArtifactError(f"--out {out}: is a file; choose a folder")
+    if not any(out.iterdir()) or force:
+        return
+    if not manifest.is_file():
+        raise ArtifactError(
+            f"--out {out}: exists and holds no grid; choose another --out or pass --force"
+        )
+    if not resume:
+        raise ArtifactError(
+            f"--out {out}: holds a grid already; pass --resume to continue it, --force to "
+            "start again, or choose another --out"
+        )
+    try:
+        spec = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        raise ArtifactError(f"{manifest}: corrupt; remove it or choose another --out") from None
+    if spec.get("model") != model or spec.get("data_fingerprint") != dataset.fingerprint:
+        raise ArtifactError(
+            f"--out {out}: holds a grid of model {spec.get('model')!r} on other data than this "
+            "one; choose another --out"
+        )
+
+
+def grid(
+    model: str, params: dict[str, list[Any]], spec: DataSpec, out: Path, *,
+    fixed: dict[str, Any] | None = None, thresholds: list[float] | None = None,
+    sizings: list[SizingRule] | None = None, sort: str = "f1_micro", jobs: int | None = None,
+    resume: bool = False, force: bool = False, device: str = "auto",
+    progress: ProgressFactory = silent_progress, heatmap_png: bool = True,
+) -> GridResult:
+    """Fit every combination (skipping recorded runs), pick the best on validation, test it."""
+    from basketcli.workflows import load_run, prepare
+
+    fixed = fixed or {}
+    if sort not in METRIC_KEYS:
+        raise ConfigError(f"--sort {sort!r}: not a metric; choose one of {', '.join(METRIC_KEYS)}")
+    if not params:
+        raise ConfigError("give at least one --param key=value[,value...]")
+    plan_runs(model, params, fixed)  # every value validated before data is even read
+    variants, notes = plan_variants(model, thresholds, sizings)
+    out = Path(out)
+    dataset, split = prepare(spec)
+    runs = plan_runs(model, params, fixed, dataset.fingerprint)
+    _check_out(out, model, dataset, resume, force)
+
+    runs_dir = out / RUNS_DIR
+    atomic_write_json(out / MANIFEST_FILE, {
+        "model": model, "data": spec.model_dump(mode="json"),
+        "data_fingerprint": dataset.fingerprint, "params": params, "fixed": fixed,
+        "created": now_iso(),
+    })
+    records: dict[str, RunRecord] = {}
+    todo = []
+    for run in runs:
+        known = recorded_run(runs_dir / run.name, run) if resume else None
+        if known is None:
+            todo.append(run)
+        elif all(variant_label(v) in known for v in variants):
+            records[run.key] = RunRecord(run, known, fitted=False)
+        else:
+            records[run.key] = rescore_run(runs_dir / run.name, run, split, variants, known)
+
+    model_cls = registry.get_model_class(model)
+    n_jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+    with progress(f"grid {model}", len(todo)) as task:
+        for record in _execute(model, model_cls, todo, dataset, split, variants, runs_dir,
+                               n_jobs, device, progress):
+            records[record.run.key] = record
+            task.advance(1)
+
+    rows = _rows(runs, records, variants, model_cls.gives_probabilities, sizings is not None)
+    rows.sort(key=lambda r: -r[sort])
+    best = rows[0]
+    best_model, _ = load_run(runs_dir / best["run"])
+    best_variant = Variant(best.get("threshold", DEFAULT_THRESHOLD), _sizing_of(best, sizings))
+    tested = evaluate_model(best_model, split.test, [best_variant])[0]
+    labels = [k for k in best if k not in METRIC_KEYS and k != "run"]
+    test = {**{k: best[k] for k in labels}, **_ordered(tested.metrics)}
+
+    result = GridResult(
+        model=model, out=str(out), sort=sort, param_names=labels, rows=rows, best=best,
+        test=test, runs_total=len(runs), runs_fitted=sum(r.fitted for r in records.values()),
+        heatmap=heatmap_of(rows, labels, sort), notes=notes,
+    )
+    if heatmap_png and result.heatmap is not None:
+        path = write_heatmap_png(result.heatmap, out / HEATMAP_PNG)
+        result.heatmap_png = str(path) if path else None
+    atomic_write_text(out / GRID_CSV, rows_csv(rows))
+    atomic_write_json(out / GRID_JSON, {
+        "model": model, "data": spec.model_dump(mode="json"), "sort": sort, **result.payload(),
+    })
+    return result
+
+
+def _execute(
+    model: str, model_cls: type, todo: list[PlannedRun], dataset: Dataset, split: Split,
+    variants: list[Variant], runs_dir: Path, n_jobs: int, device: str,
+    progress: ProgressFactory,
+) -> Iterator[RunRecord]:
+    """Run the fits, yielding each record as soon as its run is saved."""
+    if n_jobs == 1:
+        threads = max(1, os.cpu_count() or 1)
+        for run in todo:
+            yield run_one(model, model_cls, run, dataset, split, variants,
+                          runs_dir / run.name, threads, device, progress)
+        return
+    from joblib import Parallel, delayed
+
+    threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    # Large arrays of the data set reach the worker processes as read-only memory maps.
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    yield from parallel(
+        delayed(run_one)(model, model_cls, run, dataset, split, variants,
+                         runs_dir / run.name, threads, device)
+        for run in todo
+    )
+
+
+def _rows(
+    runs: list[PlannedRun], records: dict[str, RunRecord], variants: list[Variant],
+    probabilistic: bool, show_sizing: bool,
+) -> list[dict[str, Any]]:
+    rows = []
+    for run in runs:
+        metrics_by_variant = records[run.key].metrics
+        for variant in variants:
+            row: dict[str, Any] = dict(run.params)
+            if probabilistic:
+                row["threshold"] = variant.threshold
+            if show_sizing:
+                row["sizing"] = variant.sizing.label() if variant.sizing else "default"
+            row.update(_ordered(metrics_by_variant[variant_label(variant)]))
+            row["run"] = run.name
+            rows.append(row)
+    return rows
+
+
+def _ordered(metrics: dict[str, float]) -> dict[str, float]:
+    """The table's metrics first, then the others in their usual order."""
+    keys = [*TABLE_KEYS, *(k for k in METRIC_KEYS if k not in TABLE_KEYS)]
+    return {k: metrics[k] for k in keys if k in metrics}
+
+
+def _sizing_of(row: dict[str, Any], sizings: list[SizingRule] | None) -> SizingRule | None:
+    if not sizings:
+        return None
+    return next((s for s in sizings if s.label() == row.get("sizing")), None)
+
+
+# --- outputs -----------------------------------------------------------------------------------
+def rows_csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def heatmap_of(rows: list[dict[str, Any]], labels: list[str], metric: str) -> HeatMap | None:
+    """With exactly two varying label columns, the metric on their grid (else None)."""
+    varying = [k for k in labels if len({json.dumps(r[k]) for r in rows}) > 1]
+    if len(varying) != 2:
+        return None
+    row_name, col_name = varying
+    row_values = list(dict.fromkeys(r[row_name] for r in rows))
+    col_values = list(dict.fromkeys(r[col_name] for r in rows))
+    try:
+        row_values.sort()
+        col_values.sort()
+    except TypeError:
+        pass  # mixed types keep the order given
+    cells: dict[tuple[str, str], float] = {}
+    for r in rows:
+        cell = (json.dumps(r[row_name]), json.dumps(r[col_name]))
+        cells[cell] = max(cells.get(cell, -np.inf), r[metric])
+    values = [
+        [cells.get((json.dumps(rv), json.dumps(cv))) for cv in col_values] for rv in row_values
+    ]
+    return HeatMap(
+        metric=metric, row_name=row_name, col_name=col_name,
+        row_labels=[format_value(v) for v in row_values],
+        col_labels=[format_value(v) for v in col_values], values=values,
+    )
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def write_heatmap_png(heatmap: HeatMap, path: Path) -> Path | None:
+    """Draw the heat map with matplotlib if it is installed (an optional extra); else None."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    values = np.array([[np.nan if v is None else v for v in row] for row in heatmap.values])
+    figure = Figure(figsize=(1.2 + 0.9 * len(heatmap.col_labels),
+                             1.2 + 0.6 * len(heatmap.row_labels)))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    image = axes.imshow(values, cmap="viridis", aspect="auto")
+    axes.set_xticks(range(len(heatmap.col_labels)), heatmap.col_labels)
+    axes.set_yticks(range(len(heatmap.row_labels)), heatmap.row_labels)
+    axes.set_xlabel(heatmap.col_name)
+    axes.set_ylabel(heatmap.row_name)
+    axes.set_title(f"{heatmap.metric} (validation)")
+    middle = np.nanmean(values) if np.isfinite(values).any() else 0.0
+    for (i, j), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            axes.text(j, i, f"{value:.3f}", ha="center", va="center",
+                      color="black" if value > middle else "white", fontsize=8)
+    figure.colorbar(image, ax=axes)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=120)
+    return path
