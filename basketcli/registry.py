@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import os
+import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
@@ -39,12 +40,20 @@ _in_process: dict[str, ModelEntry] = {}
 _problems: list[str] = []
 
 
+def normalize_distribution(name: str) -> str:
+    """PEP 503 form, so BASKET_LOAD_PLUGINS=basket_remix matches basket-remix and Basket.Remix."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _allowed_distributions() -> set[str] | None:
-    """None: every distribution; otherwise the third-party ones BASKET_LOAD_PLUGINS names."""
+    """None: every distribution; otherwise the third-party ones BASKET_LOAD_PLUGINS names.
+
+    Built-in models always load: unset loads every plugin, "" none, "a,b" only a and b.
+    """
     value = os.environ.get(LOAD_PLUGINS_ENV)
     if value is None:
         return None
-    return {part.strip() for part in value.split(",") if part.strip()}
+    return {normalize_distribution(part.strip()) for part in value.split(",") if part.strip()}
 
 
 @lru_cache(maxsize=1)
@@ -52,18 +61,29 @@ def _entry_point_models() -> tuple[dict[str, ModelEntry], tuple[str, ...]]:
     allowed = _allowed_distributions()
     found: dict[str, ModelEntry] = {}
     problems: list[str] = []
+    seen_distributions: set[str] = set()
     for ep in entry_points(group=GROUP):
         dist = ep.dist.name if ep.dist is not None else "unknown"
         version = ep.dist.version if ep.dist is not None else "unknown"
-        if dist != BUILTIN_DISTRIBUTION and allowed is not None and dist not in allowed:
+        key = normalize_distribution(dist)
+        seen_distributions.add(key)
+        if key != BUILTIN_DISTRIBUTION and allowed is not None and key not in allowed:
             continue
         if ep.name in found:
+            first = found[ep.name]
+            if first.distribution == dist and first.target == ep.value:
+                continue  # the same distribution seen twice on sys.path
             problems.append(
-                f"model {ep.name!r} is claimed by {found[ep.name].distribution} and {dist}; "
-                f"keeping {found[ep.name].distribution}"
+                f"model {ep.name!r} is claimed by {first.distribution} ({first.target}) and "
+                f"{dist} ({ep.value}); keeping {first.distribution}, the first found"
             )
             continue
         found[ep.name] = ModelEntry(ep.name, ep.value, dist, version)
+    for missing in sorted((allowed or set()) - seen_distributions):
+        problems.append(
+            f"{LOAD_PLUGINS_ENV} names {missing!r}, but no installed distribution of that name "
+            "declares basket models"
+        )
     return found, tuple(problems)
 
 
@@ -86,8 +106,10 @@ def problems() -> list[str]:
 
 
 def register(cls: type, name: str | None = None, distribution: str = "in-process") -> None:
-    """Register a model class in this process (tests, notebooks)."""
-    model_name = name or cls.name
+    """Register a model class in this process (tests, notebooks); it shadows an installed one."""
+    model_name = name or getattr(cls, "name", None)
+    if not isinstance(model_name, str) or not model_name:
+        raise TypeError(f"{cls!r} has no `name`; pass register(cls, name=...)")
     target = f"{cls.__module__}:{cls.__qualname__}"
     _in_process[model_name] = ModelEntry(model_name, target, distribution, "0", cls)
 
@@ -109,22 +131,42 @@ def get_entry(name: str) -> ModelEntry:
     return known[name]
 
 
-@lru_cache(maxsize=None)
-def _load_class(target: str, name: str) -> type:
+@cache
+def _load_class(target: str, name: str, distribution: str) -> type:
     module_name, _, attr = target.partition(":")
+    source = f"model {name!r} (from {distribution})"
     try:
         obj: Any = import_module(module_name)
-        for part in attr.split("."):
+        for part in attr.split(".") if attr else ():
             obj = getattr(obj, part)
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
+        missing = exc.name or str(exc)
+        if missing == module_name or module_name.startswith(f"{missing}."):
+            raise PluginLoadError(
+                f"{source} is unavailable: its module {module_name!r} is not installed; "
+                f"reinstall {distribution}"
+            ) from None
         raise PluginLoadError(
-            f"model {name!r} is unavailable: {exc} (install the missing package)"
+            f"{source} is unavailable: it needs the package {missing!r}, which is not "
+            "installed; install it"
         ) from None
-    except Exception as exc:  # a broken plugin must never crash the host
-        raise PluginLoadError(f"model {name!r} failed to load: {type(exc).__name__}: {exc}") from None
+    except ImportError as exc:
+        raise PluginLoadError(f"{source} is unavailable: {exc}") from None
+    except (Exception, SystemExit) as exc:  # a broken plugin must never crash the host
+        raise PluginLoadError(
+            f"{source} failed to load: {type(exc).__name__}: {exc}"
+        ) from None
+    from basketcli.protocol import BasketModel
+
+    if not (isinstance(obj, type) and issubclass(obj, BasketModel)):
+        raise PluginLoadError(
+            f"{source} is unavailable: {target} is not a basketcli.protocol.BasketModel subclass"
+        )
     return obj
 
 
 def get_model_class(name: str) -> type:
     entry = get_entry(name)
-    return entry.cls if entry.cls is not None else _load_class(entry.target, name)
+    if entry.cls is not None:
+        return entry.cls
+    return _load_class(entry.target, name, entry.distribution)
