@@ -1,0 +1,316 @@
+"""`basket predict`: input formats, product names, basket rules, streaming and bad input."""
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from basketcli import registry
+from basketcli.data.catalog import read_catalog
+from basketcli.errors import BasketError
+from basketcli.predict import check_orders, read_customers
+from plugins.topfreq import PTopFreq
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+REPORT_ORDERS = json.loads((EXAMPLES / "orders.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def sample_runs(tmp_path_factory, catalog_path):
+    """ptopfreq and gptopfreq trained on the bundled sample with product names (made once)."""
+    from basketcli.cli import app
+
+    root = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BASKET_LOAD_PLUGINS", "")
+        mp.setenv("BASKET_CACHE_DIR", str(root / "cache"))
+        mp.delenv("BASKET_CATALOG", raising=False)
+        registry.refresh()
+        for model in ("ptopfreq", "gptopfreq"):
+            r = CliRunner().invoke(app, ["train", "--model", model, "--data", "sample",
+                                         "--catalog", str(catalog_path), "--out",
+                                         str(root / model), "--json"])
+            assert r.exit_code == 0, r.output
+    return root
+
+
+@pytest.fixture
+def tiny_run(invoke, tiny_csv, tmp_path):
+    """A run without product names (tiny data, ids 1..40)."""
+    run = tmp_path / "tiny_run"
+    r = invoke("train", "--model", "ptopfreq", "--data", tiny_csv, "--out", run)
+    assert r.exit_code == 0, r.output
+    return run
+
+
+def predict(invoke, run, orders, *args, input=None):
+    return invoke("predict", "--run", run, "--orders", orders, *args, input=input)
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# --- examples and formats ----------------------------------------------------------------------
+def test_example_names_exist_in_the_instacart_catalog(catalog_path):
+    catalog = read_catalog(catalog_path)
+    names = [p for order in REPORT_ORDERS for p in order]
+    for line in (EXAMPLES / "customers.jsonl").read_text().splitlines():
+        names += [p for order in json.loads(line)["orders"] for p in order if isinstance(p, str)]
+    assert "Large Lemon" in names
+    assert [n for n in names if catalog.id_of(n) is None] == []
+
+
+def test_report_example_table(invoke, sample_runs):
+    r = predict(invoke, sample_runs / "ptopfreq", EXAMPLES / "orders.json")
+    assert r.exit_code == 0, r.output
+    for text in ("rank", "Organic Strawberries", "bought before", "new", "top-10"):
+        assert text in r.stdout
+
+
+def test_json_output_shape(invoke, sample_runs):
+    r = predict(invoke, sample_runs / "gptopfreq", EXAMPLES / "orders.json", "--json",
+                "--top-k", "5")
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout)
+    assert set(payload) == {"customers"}
+    [customer] = payload["customers"]
+    assert set(customer) == {"id", "basket", "size_rule"}
+    assert customer["size_rule"] == "top-5" and len(customer["basket"]) == 5
+    assert all(set(item) == {"product_id", "name", "score"} for item in customer["basket"])
+    scores = [item["score"] for item in customer["basket"]]
+    assert scores == sorted(scores, reverse=True)
+    assert customer["basket"][0]["name"] == "Organic Strawberries"  # in 4 of 5 orders
+
+
+def test_customers_object_and_json_lines_from_stdin(invoke, sample_runs):
+    run = sample_runs / "ptopfreq"
+    document = json.dumps({"customers": {"a": REPORT_ORDERS, "b": [["Banana"], ["Limes"]]}})
+    r = predict(invoke, run, "-", "--json", input=document)
+    assert r.exit_code == 0, r.output
+    assert [c["id"] for c in json.loads(r.stdout)["customers"]] == ["a", "b"]
+    lines = (EXAMPLES / "customers.jsonl").read_text()
+    r = predict(invoke, run, "-", "--json", "--top-k", "3", input=lines)
+    assert r.exit_code == 0, r.output
+    customers = json.loads(r.stdout)["customers"]
+    assert [c["id"] for c in customers] == ["alice", "bob", "carol", 42]
+    assert customers[0]["basket"][0]["name"] == "Banana"
+
+
+def test_names_are_case_and_space_insensitive_and_ids_are_accepted(invoke, sample_runs):
+    run = sample_runs / "ptopfreq"
+    orders = [["  organic   STRAWBERRIES ", 47626], ["Organic Strawberries", "47626"]]
+    r = predict(invoke, run, "-", "--json", "--top-k", "2", input=json.dumps(orders))
+    assert r.exit_code == 0, r.output
+    basket = json.loads(r.stdout)["customers"][0]["basket"]
+    assert [(i["product_id"], i["name"]) for i in basket] == [
+        (21137, "Organic Strawberries"), (47626, "Large Lemon")]
+
+
+def test_catalog_option_names_a_run_without_names(invoke, tiny_run, tmp_path):
+    catalog = write(tmp_path, "products.csv",
+                    "product_id,product_name\n" + "".join(f"{i},Thing {i}\n" for i in range(1, 41)))
+    orders = json.dumps([["thing 3", 4], ["Thing 3"]])
+    r = predict(invoke, tiny_run, "-", "--json", "--catalog", catalog, input=orders)
+    assert r.exit_code == 0, r.output
+    top = json.loads(r.stdout)["customers"][0]["basket"][0]
+    assert top == {"product_id": 3, "name": "Thing 3", "score": top["score"]}
+    r = predict(invoke, tiny_run, "-", "--json", input=json.dumps([[3, 4]]))
+    assert r.exit_code == 0 and json.loads(r.stdout)["customers"][0]["basket"][0]["name"] is None
+    r = predict(invoke, tiny_run, "-", input=json.dumps([["Thing 3"]]))
+    assert r.exit_code == 2 and "--catalog" in r.stderr
+
+
+def test_skip_unknown_drops_with_a_warning(invoke, sample_runs):
+    orders = json.dumps([["Large Lemonz", "Banana"], ["All-Seasons Salt"]])
+    r = predict(invoke, sample_runs / "ptopfreq", "-", "--json", "--skip-unknown", input=orders)
+    assert r.exit_code == 0, r.output
+    assert "Large Lemonz" in r.stderr and "All-Seasons Salt" in r.stderr
+    basket = json.loads(r.stdout)["customers"][0]["basket"]
+    assert basket[0]["name"] == "Banana"
+
+
+# --- basket rules ------------------------------------------------------------------------------
+def test_threshold_basket_for_a_probabilistic_model(invoke, sample_runs):
+    r = predict(invoke, sample_runs / "gptopfreq", EXAMPLES / "orders.json", "--json",
+                "--threshold", "0.3")
+    assert r.exit_code == 0, r.output
+    customer = json.loads(r.stdout)["customers"][0]
+    assert customer["size_rule"] == "threshold 0.3"
+    assert customer["basket"] and all(item["score"] >= 0.3 for item in customer["basket"])
+    r = predict(invoke, sample_runs / "gptopfreq", EXAMPLES / "orders.json", "--json",
+                "--sizing", "top-k:4")
+    assert len(json.loads(r.stdout)["customers"][0]["basket"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("model", "args", "fragment"),
+    [
+        ("ptopfreq", ("--threshold", "0.3"), "gives no probabilities"),
+        ("gptopfreq", ("--top-k", "3", "--threshold", "0.3"), "only one"),
+        ("gptopfreq", ("--sizing", "bogus"), "--sizing"),
+    ],
+)
+def test_bad_basket_rules(invoke, sample_runs, model, args, fragment):
+    r = predict(invoke, sample_runs / model, EXAMPLES / "orders.json", *args)
+    assert r.exit_code == 2 and fragment in r.stderr
+
+
+class LastTwo(PTopFreq):
+    """P-TopFreq that reads only the last two orders (records what it was given)."""
+
+    name = "lasttwo"
+    reads_last_orders = 2
+    seen_orders: list[int] = []
+
+    def score(self, histories):
+        LastTwo.seen_orders.extend(histories.orders_per_user().tolist())
+        return super().score(histories)
+
+
+def test_long_histories_use_the_last_orders_and_say_so(invoke, tiny_csv, tmp_path):
+    registry.register(LastTwo)
+    run = tmp_path / "lasttwo"
+    assert invoke("train", "--model", "lasttwo", "--data", tiny_csv, "--out", run).exit_code == 0
+    LastTwo.seen_orders.clear()
+    orders = json.dumps([[1, 2], [3], [4, 5], [6]])
+    r = predict(invoke, run, "-", input=orders)
+    assert r.exit_code == 0, r.output
+    assert "used 2 of 4" in r.stdout and LastTwo.seen_orders == [2]
+    r = predict(invoke, run, "-", "--json", input=orders)
+    assert "used 2 of 4" in r.stderr and json.loads(r.stdout)["customers"]
+    products = {i["product_id"]: i for i in json.loads(r.stdout)["customers"][0]["basket"]}
+    assert products[4]["score"] > products[1]["score"]  # order 1 was not read
+
+
+# --- output file and streaming -----------------------------------------------------------------
+def test_output_file_matches_stdout(invoke, sample_runs, tmp_path):
+    run, lines = sample_runs / "ptopfreq", EXAMPLES / "customers.jsonl"
+    out = tmp_path / "out" / "pred.json"
+    r = predict(invoke, run, lines, "--output", out)
+    assert r.exit_code == 0, r.output
+    assert "wrote 4 customers" in r.stderr and r.stdout == ""
+    direct = predict(invoke, run, lines, "--json")
+    assert json.loads(out.read_text()) == json.loads(direct.stdout)
+    assert [p.name for p in out.parent.iterdir()] == ["pred.json"]
+
+
+def test_an_error_midway_leaves_no_output_file(invoke, sample_runs, tmp_path):
+    good = (EXAMPLES / "customers.jsonl").read_text()
+    orders = write(tmp_path, "orders.jsonl", good + '{"id": "z", "orders": [["Banana"]\n')
+    out = tmp_path / "out" / "pred.json"
+    r = predict(invoke, sample_runs / "ptopfreq", orders, "--output", out)
+    assert r.exit_code == 2 and "line 5" in r.stderr
+    assert not out.exists() and not any(out.parent.iterdir())
+
+
+def test_json_lines_are_streamed():
+    """The first customer is ready before a later malformed line is read."""
+    stream = io.StringIO('{"id": 1, "orders": [["a"]]}\n{"id": 2, "orders": [["b"]]}\n{oops\n')
+    customers = read_customers(stream, "orders.jsonl")
+    assert next(customers).id == 1
+    assert stream.tell() < len(stream.getvalue())  # the malformed line is still unread
+    assert next(customers).id == 2
+    with pytest.raises(BasketError, match="line 3, column 2"):
+        next(customers)
+
+
+def test_predictions_start_before_the_input_ends(sample_runs):
+    from basketcli.predict import CustomerOrders, load_predictor
+
+    predictor = load_predictor(sample_runs / "ptopfreq")
+
+    def customers():
+        yield CustomerOrders("first", [["Banana"]], "test")
+        raise AssertionError("read past the first customer before answering it")
+
+    assert next(predictor.predict(customers())).id == "first"
+
+
+# --- bad input ---------------------------------------------------------------------------------
+def _patched_run(src, dst, **changes):
+    shutil.copytree(src, dst)
+    info = json.loads((dst / "basket.json").read_text())
+    (dst / "basket.json").write_text(json.dumps({**info, **changes}))
+    return dst
+
+
+BAD_ORDERS = [
+    ("malformed.json", '[["Banana"],\n ["Large Lemon"', "line 2, column"),
+    ("malformed.jsonl", '{"id": 1, "orders": [["Banana"]]}\n{"id": 2, "orders": [[}\n',
+     "line 2, column 23"),
+    ("not_list.json", '[["Banana"], "Large Lemon"]', "order 2"),
+    ("orders_not_list.json", '{"customers": {"a": "Banana"}}', "orders must be a list"),
+    ("empty_history.json", "[]", "empty order history"),
+    ("empty_customer.jsonl", '{"id": "a", "orders": []}\n', "empty order history"),
+    ("empty_file.json", "", "empty input"),
+    ("bad_product.json", '[["Banana", 1.5]]', "1.5"),
+    ("unknown.json", '[["Banana"], ["Large Lemonz"]]', "'Large Lemon'"),
+    ("outside_vocabulary_name.json", '[["All-Seasons Salt"]]', "outside the model's vocabulary"),
+    ("outside_vocabulary_id.json", "[[2]]", "outside the model's vocabulary"),
+    ("unknown_id.json", "[[99999999]]", "id 99999999"),
+    ("scalar.json", "42", "expected a list of orders"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "fragment"), BAD_ORDERS)
+def test_bad_orders(invoke, sample_runs, tmp_path, name, text, fragment):
+    orders = write(tmp_path, name, text)
+    out = tmp_path / "pred.json"
+    r = predict(invoke, sample_runs / "ptopfreq", orders, "--json", "--output", out)
+    assert r.exit_code == 2, r.output
+    message = r.stderr.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in r.output
+    assert fragment in message and name in message
+    assert not out.exists()
+
+
+def test_unknown_name_lists_the_closest(invoke, sample_runs):
+    r = predict(invoke, sample_runs / "ptopfreq", "-", input='[["Large Lemonz"]]')
+    assert r.exit_code == 2
+    assert "unknown product 'Large Lemonz'; closest: 'Large Lemon'" in r.stderr
+    assert "stdin" in r.stderr and "--skip-unknown" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("make_run", "fragment"),
+    [
+        (lambda src, tmp: tmp / "missing", "run directory not found"),
+        (lambda src, tmp: _patched_run(src, tmp / "newer", schema_version=99), "newer"),
+        (lambda src, tmp: _patched_run(src, tmp / "incomplete", complete=False), "incomplete"),
+        (lambda src, tmp: (shutil.copytree(src, tmp / "no_state"),
+                           (tmp / "no_state" / "state.npz").unlink())[0], "state.npz"),
+        (lambda src, tmp: _patched_run(src, tmp / "unsorted", vocabulary=[3, 2, 1]), "vocabulary"),
+    ],
+)
+def test_bad_run_directories(invoke, sample_runs, tmp_path, make_run, fragment):
+    run = Path(make_run(sample_runs / "ptopfreq", tmp_path))
+    out = tmp_path / "pred.json"
+    r = predict(invoke, run, EXAMPLES / "orders.json", "--output", out)
+    assert r.exit_code == 2, r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output
+    assert fragment in r.stderr and run.name in r.stderr
+    assert not out.exists()
+
+
+def test_missing_orders_file_fails_before_loading(invoke, sample_runs, tmp_path):
+    r = predict(invoke, sample_runs / "ptopfreq", tmp_path / "nope.json")
+    assert r.exit_code == 2 and "nope.json: file not found" in r.stderr
+    assert "loaded" not in r.stderr
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_random_text_is_parsed_or_refused_in_one_line(text):
+    try:
+        for customer in read_customers(io.StringIO(text), "random.json"):
+            check_orders(customer)
+    except BasketError as exc:
+        assert "\n" not in exc.message and exc.message.startswith("random.json")
