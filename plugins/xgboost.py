@@ -13,7 +13,10 @@ customer with few candidates is filled by popularity, and expected-F1 sizing all
 them.
 
 This module imports neither xgboost nor pandas at import time (``basket models`` stays light);
-``import xgboost`` inside the functions below is absolute, so it finds the library, not us.
+``import xgboost`` inside ``_xgboost`` is absolute, so it finds the library, not this module.
+Before that first import, OMP_WAIT_POLICY defaults to PASSIVE (unless already set): with
+OpenMP's default spin-waiting, two XGBoost threads on a busy 2-core machine took 62 s to fit
+the sample instead of 17-20 s (bench/xgboost_fit.py).
 """
 
 from __future__ import annotations
@@ -100,8 +103,7 @@ class XGBoostModel(BasketModel):
 
     # --- training -----------------------------------------------------------------------------
     def fit(self, train: BasketData, valid, ctx: FitContext) -> FitReport:
-        import xgboost
-
+        xgboost = _xgboost()
         cfg = self.config
         self.aisle, self.department = item_attributes(ctx.catalog, train.item_ids)
         self.fit_stats = ProductStats.from_histories(train)
@@ -216,8 +218,7 @@ class XGBoostModel(BasketModel):
 
     @classmethod
     def load(cls, directory: Path, config: XGBoostConfig) -> XGBoostModel:
-        import xgboost
-
+        xgboost = _xgboost()
         directory = Path(directory)
         manifest = _read_manifest(directory)
         model_path = directory / MODEL_FILE
@@ -257,6 +258,14 @@ class XGBoostModel(BasketModel):
         return model
 
 
+def _xgboost():
+    """The xgboost library, imported on first use with idle OpenMP threads sleeping."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when libgomp loads
+    import xgboost
+
+    return xgboost
+
+
 def _read_manifest(directory: Path) -> dict[str, Any]:
     path = directory / FEATURES_FILE
     try:
@@ -282,7 +291,7 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
 
 def _progress_callback(task):
     """An xgboost TrainingCallback advancing ``task`` once per boosting round."""
-    import xgboost
+    xgboost = _xgboost()
 
     class RoundProgress(xgboost.callback.TrainingCallback):
         def after_iteration(self, model, epoch: int, evals_log) -> bool:

@@ -1,0 +1,118 @@
+"""XGBoost fit time and peak memory on the bundled sample (or any --data).
+
+Target (issue 4): the default fit on the sample well under a minute on 2 cores.
+
+Memory is the process's resident set size: sampled every 5 ms during the fit (which is where
+XGBoost's native allocations live; tracemalloc would miss them), plus the whole process's peak
+(``ru_maxrss``, which also covers loading the data).
+
+    python bench/xgboost_fit.py [--data sample] [--threads 2] [--repeat 1] [--set key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import threading
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+TARGET_SECONDS = 60.0
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * PAGE
+
+
+class PeakRss:
+    """Samples the resident set size in a background thread while the block runs."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self.peak = rss_bytes()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+
+def mib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**20:,.0f} MiB"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="sample", help="'sample', a folder or a file")
+    parser.add_argument("--catalog", type=Path, default=None, help="products.csv (aisles)")
+    parser.add_argument("--threads", type=int, default=2, help="XGBoost threads")
+    parser.add_argument("--repeat", type=int, default=1, help="fits to time (median shown)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="xgboost setting (repeatable)")
+    args = parser.parse_args()
+
+    from basketcli import workflows
+    from basketcli.cli.options import data_spec
+    from basketcli.protocol import FitContext
+    from basketcli.render import new_table
+    from basketcli.settings import parse_assignments
+
+    spec = data_spec(args.data, args.catalog, 1, None)
+    dataset, split = workflows.prepare(spec)
+    settings = {"n_threads": args.threads, **parse_assignments(args.sets)}
+    rss_before = rss_bytes()
+    walls, cpus, peaks, report = [], [], [], None
+    for _ in range(args.repeat):
+        model = workflows.create_model("xgboost", settings)
+        ctx = FitContext(catalog=dataset.catalog, n_threads=args.threads)
+        with PeakRss() as peak:
+            wall, cpu = time.perf_counter(), time.process_time()
+            report = model.fit(split.train, split.valid, ctx)
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        peaks.append(peak.peak)
+    info = report.info
+    fit_seconds = statistics.median(walls)
+
+    table = new_table(f"xgboost fit on {dataset.spec.describe()} ({args.threads} threads)")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    rows = [
+        ("customers", f"{split.train.n_users:,}"),
+        ("training rows", f"{info['train_rows']:,} ({info['train_positive_rate']:.3f} positive)"),
+        ("validation rows", f"{info['valid_rows']:,}"),
+        ("features", str(len(info["features"]))),
+        ("rounds (best / run)", f"{info['best_round']} / {info['rounds']}"),
+        ("fit seconds (wall, median)", f"{fit_seconds:.2f}"),
+        ("fit seconds (CPU, median)", f"{statistics.median(cpus):.2f}"),
+        ("RSS before fit", mib(rss_before)),
+        ("peak RSS during fit", mib(max(peaks))),
+        ("peak RSS added by fit", mib(max(peaks) - rss_before)),
+        ("process peak RSS (incl. loading)",
+         mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)),
+        (f"target: fit < {TARGET_SECONDS:.0f} s",
+         "[green]met[/]" if fit_seconds < TARGET_SECONDS else "[red]missed[/]"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
