@@ -227,29 +227,46 @@ def _kind(value: Any) -> str:
 
 def check_orders(customer: CustomerOrders) -> list[list[str | int]]:
     """The customer's orders as lists of product references, or a DataError naming the spot."""
+    orders = check_history(customer)
+    for n, order in enumerate(orders, start=1):
+        check_order(customer.where, n, order)
+    return orders
+
+
+def check_history(customer: CustomerOrders) -> list:
     orders, where = customer.orders, customer.where
     if not isinstance(orders, list):
         raise DataError(f"{where}: orders must be a list of orders (lists of product names or "
                         f"ids), got {_kind(orders)}")
     if not orders:
         raise DataError(f"{where}: empty order history; give at least one order")
-    for n, order in enumerate(orders, start=1):
-        if not isinstance(order, list):
-            raise DataError(f"{where}, order {n}: an order must be a list of product names or "
-                            f"ids, got {_kind(order)}")
-        if not order:
-            raise DataError(f"{where}, order {n}: empty order; leave it out")
-        for product in order:
-            ok_name = isinstance(product, str) and product.strip()
-            ok_id = isinstance(product, int) and not isinstance(product, bool)
-            if not (ok_name or ok_id):
-                raise DataError(f"{where}, order {n}: {product!r} is not a product name or id")
     return orders
+
+
+def check_order(where: str, n: int, order: Any) -> list[str | int]:
+    """One order: a non-empty list of names or integer ids (24852 and 24852.0 are ids)."""
+    if not isinstance(order, list):
+        raise DataError(f"{where}, order {n}: an order must be a list of product names or "
+                        f"ids, got {_kind(order)}")
+    if not order:
+        raise DataError(f"{where}, order {n}: empty order; leave it out")
+    for product in order:
+        if not _is_reference(product):
+            raise DataError(f"{where}, order {n}: {product!r} is not a product name or id")
+    return order
+
+
+def _is_reference(product: Any) -> bool:
+    if isinstance(product, bool):
+        return False
+    if isinstance(product, str):
+        return bool(product.strip())
+    return isinstance(product, int) or (isinstance(product, float) and product.is_integer())
 
 
 # --- product names -----------------------------------------------------------------------------
 class ProductResolver:
-    """Product names or ids -> vocabulary indices of the model.
+    """Product names or ids -> product ids of the model's vocabulary.
 
     Names come from the run (``run_names``, aligned with the vocabulary) and/or a catalog. A
     catalog needed only to explain a failure (a name the model never saw) is read lazily from
@@ -273,7 +290,10 @@ class ProductResolver:
             self.known = Catalog(vocabulary, catalog.names_of(vocabulary))
         else:
             self.known = None
-        self._cache: dict[Any, int | str] = {}  # reference -> index, or the problem with it
+        self._cache: dict[Any, int | str] = {}  # normalised reference -> row, or the problem
+        # Exact references already resolved -> product id: the per-product fast path. Ids 0 and 1
+        # stay out, since true/false (and 0.0/1.0) would hash to them.
+        self.fast: dict[Any, int] = {}
 
     @property
     def catalog(self) -> Catalog | None:
@@ -282,18 +302,21 @@ class ProductResolver:
             self._catalog = read_catalog(path)
         return self._catalog
 
-    def name_of(self, index: int) -> str | None:
-        return self.known.names[index] if self.known is not None else None
+    def name_of(self, row: int) -> str | None:
+        return self.known.names[row] if self.known is not None else None
 
-    def index_of(self, product: str | int, where: str) -> int | None:
-        """The vocabulary index, or None when the product is skipped (``skip_unknown``)."""
-        key = product if isinstance(product, int) else normalize_name(product)
+    def product_id_of(self, product: str | int, where: str) -> int | None:
+        """The product id, or None when the product is skipped (``skip_unknown``)."""
+        key = normalize_name(product) if isinstance(product, str) else int(product)
         found = self._cache.get(key)
         if found is None:
-            found = self._resolve(product)
+            found = self._resolve(product if isinstance(product, str) else int(product))
             self._cache[key] = found
         if isinstance(found, int):
-            return found
+            pid = int(self.vocabulary[found])
+            if pid not in (0, 1) or isinstance(product, str):
+                self.fast[product] = pid
+            return pid
         if not self.skip_unknown:
             raise DataError(f"{where}: {found} (fix it or pass --skip-unknown)")
         self.warn(f"{where}: skipped {found}")
@@ -415,14 +438,14 @@ class Predictor:
         if not resolved:
             return []
         keep = self.reads_last_orders
-        used = [
-            [self.vocabulary[o].tolist() for o in (orders[-keep:] if keep else orders)]
-            for _, orders in resolved
-        ]
         ids = [_user_id(customer.id, i) for i, (customer, _) in enumerate(resolved)]
         if len(set(ids)) < len(ids):  # repeated ids: rows are matched by position anyway
             ids = [-(i + 1) for i in range(len(ids))]
-        data = from_baskets(dict(zip(ids, used, strict=True)), item_ids=self.vocabulary)
+        histories = {
+            user: orders[-keep:] if keep else orders
+            for user, (_, orders) in zip(ids, resolved, strict=True)
+        }
+        data = from_baskets(histories, item_ids=self.vocabulary)
         scores = np.asarray(self.model.score(data), dtype=np.float32)
         expected = (len(resolved), len(self.vocabulary))
         if scores.shape != expected:
@@ -430,27 +453,35 @@ class Predictor:
                 f"{self.run_dir}: model {self.model.name} returned scores of shape "
                 f"{scores.shape}, expected {expected}; the run does not fit its vocabulary"
             )
-        chosen = self._choose(scores)
         out = []
-        for (customer, orders), picks, row in zip(resolved, chosen, scores, strict=True):
-            seen = {i for order in orders for i in order}
+        label = self.rule.label()
+        for (customer, orders), picks, row in zip(resolved, self._choose(scores), scores,
+                                                  strict=True):
+            seen = set().union(*orders)
             basket = [
-                PredictedProduct(int(self.vocabulary[i]), self.resolver.name_of(i),
-                                 round(float(row[i]), 6), i in seen)
-                for i in picks
+                PredictedProduct(pid, self.resolver.name_of(i), round(score, 6), pid in seen)
+                for i, pid, score in zip(picks.tolist(), self.vocabulary[picks].tolist(),
+                                         row[picks].tolist(), strict=True)
             ]
             n_used = min(len(orders), keep) if keep else len(orders)
-            out.append(CustomerPrediction(customer.id, basket, self.rule.label(),
-                                          len(orders), n_used))
+            out.append(CustomerPrediction(customer.id, basket, label, len(orders), n_used))
         return out
 
     def _resolve(self, customer: CustomerOrders) -> list[list[int]] | None:
-        orders = check_orders(customer)
+        """The customer's orders as product ids of the vocabulary (None: skip the customer)."""
+        fast = self.resolver.fast
         resolved = []
-        for n, order in enumerate(orders, start=1):
+        for n, order in enumerate(check_history(customer), start=1):
+            if type(order) is list and order:
+                try:  # every product already seen in this exact spelling: no checks needed
+                    resolved.append(list(map(fast.__getitem__, order)))
+                    continue
+                except (KeyError, TypeError):
+                    pass
             where = f"{customer.where}, order {n}"
-            indices = [self.resolver.index_of(p, where) for p in order]
-            kept = list(dict.fromkeys(i for i in indices if i is not None))
+            ids = [self.resolver.product_id_of(p, where) for p in check_order(
+                customer.where, n, order)]
+            kept = [pid for pid in ids if pid is not None]
             if kept:
                 resolved.append(kept)
         if not resolved:  # only with --skip-unknown: every product was dropped

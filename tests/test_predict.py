@@ -106,7 +106,7 @@ def test_customers_object_and_json_lines_from_stdin(invoke, sample_runs):
 
 def test_names_are_case_and_space_insensitive_and_ids_are_accepted(invoke, sample_runs):
     run = sample_runs / "ptopfreq"
-    orders = [["  organic   STRAWBERRIES ", 47626], ["Organic Strawberries", "47626"]]
+    orders = [["  organic   STRAWBERRIES ", 47626], ["Organic Strawberries", "47626", 47626.0]]
     r = predict(invoke, run, "-", "--json", "--top-k", "2", input=json.dumps(orders))
     assert r.exit_code == 0, r.output
     basket = json.loads(r.stdout)["customers"][0]["basket"]
@@ -252,6 +252,8 @@ BAD_ORDERS = [
     ("empty_customer.jsonl", '{"id": "a", "orders": []}\n', "empty order history"),
     ("empty_file.json", "", "empty input"),
     ("bad_product.json", '[["Banana", 1.5]]', "1.5"),
+    ("bool_product.json", '[["Banana", true]]', "True is not a product name or id"),
+    ("blank_name.json", '[["Banana", "  "]]', "is not a product name or id"),
     ("unknown.json", '[["Banana"], ["Large Lemonz"]]', "'Large Lemon'"),
     ("outside_vocabulary_name.json", '[["All-Seasons Salt"]]', "outside the model's vocabulary"),
     ("outside_vocabulary_id.json", "[[2]]", "outside the model's vocabulary"),

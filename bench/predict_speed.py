@@ -1,0 +1,128 @@
+"""Prediction speed: customers per second in batch, and one customer's latency once loaded.
+
+Targets (issue 5): >= 1,000 customers/s for batch prediction (attngru on the CPU) and < 50 ms
+for one customer once the model is loaded.
+
+Each model is trained on the bundled sample (or taken from --run NAME=DIR), then:
+- batch: N customers (the sample's test histories, repeated to reach N) written as JSON Lines
+  are streamed through the whole `basket predict` path (parse, resolve, score, choose, JSON
+  out) into memory; customers/s excludes loading the model;
+- one customer: `Predictor.predict_batch([customer])` on one history, repeated; median and
+  95th percentile in milliseconds.
+
+    python bench/predict_speed.py [--models ptopfreq,tifuknn] [--customers 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+BATCH_TARGET = 1000.0  # customers per second
+LATENCY_TARGET_MS = 50.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=None, help="comma-separated (default: every built-in)")
+    parser.add_argument("--run", action="append", default=[], metavar="NAME=DIR",
+                        help="use this trained run for NAME instead of training it")
+    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=50, help="one-customer timings")
+    parser.add_argument("--threads", type=int, default=None, help="torch/BLAS threads")
+    args = parser.parse_args()
+    if args.threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+
+    from basketcli import registry
+    from basketcli.render import new_table
+
+    runs = dict(item.split("=", 1) for item in args.run)
+    names = (args.models.split(",") if args.models
+             else [n for n in registry.list_models() if registry.get_entry(n).builtin])
+    console = Console()
+    table = new_table(f"basket predict speed ({args.customers} customers, CPU, "
+                      f"{os.cpu_count()} cores)")
+    for col in ("model", "load s", "customers/s", "per CPU s", "1 customer ms (median)", "p95 ms",
+                "targets", "note"):
+        table.add_column(col, justify="left" if col in ("model", "note", "targets") else "right")
+    with tempfile.TemporaryDirectory() as tmp:
+        orders = write_customers(Path(tmp) / "customers.jsonl", args.customers)
+        for name in names:
+            console.print(f"[dim]{name}...[/]")
+            table.add_row(*measure(name, runs.get(name), Path(tmp), orders, args.repeat))
+    console.print(table)
+
+
+def write_customers(path: Path, n: int) -> Path:
+    """N customers from the sample's test histories, as JSON Lines of product ids."""
+    from basketcli.data.source import DataSpec
+    from basketcli.workflows import prepare
+
+    _, split = prepare(DataSpec())
+    history = split.test.history
+    with open(path, "w", encoding="utf-8") as handle:
+        for i in range(n):
+            user = i % history.n_users
+            handle.write(json.dumps({"id": i, "orders": history.product_ids_of(user)}) + "\n")
+    return path
+
+
+def measure(name: str, run: str | None, tmp: Path, orders: Path, repeat: int) -> list[str]:
+    from basketcli import registry, workflows
+    from basketcli.data.source import DataSpec
+    from basketcli.errors import BasketError
+    from basketcli.predict import (
+        CustomerOrders,
+        iter_customers,
+        load_predictor,
+        write_json,
+    )
+
+    try:
+        registry.get_model_class(name)
+        note = ""
+        if run is None:
+            started = time.perf_counter()
+            run = str(tmp / name)
+            workflows.train(name, DataSpec(), {}, Path(run))
+            note = f"trained on the sample in {time.perf_counter() - started:.0f} s"
+        started = time.perf_counter()
+        predictor = load_predictor(Path(run))
+        load_seconds = time.perf_counter() - started
+    except BasketError as exc:
+        return [name, "-", "-", "-", "-", "-", "-", f"skipped: {exc.message}"]
+
+    # Wall-clock rate, and the rate per CPU second of this process (less sensitive to other
+    # jobs sharing the machine; above the wall rate when BLAS or torch use several threads).
+    started, cpu_started = time.perf_counter(), time.process_time()
+    count = write_json(predictor.predict(iter_customers(orders)), io.StringIO())
+    rate = count / (time.perf_counter() - started)
+    cpu_rate = count / max(time.process_time() - cpu_started, 1e-9)
+
+    first = json.loads(orders.read_text(encoding="utf-8").split("\n", 1)[0])
+    one = CustomerOrders(first["id"], first["orders"], "bench")
+    predictor.predict_batch([one])  # warm-up
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        predictor.predict_batch([one])
+        timings.append((time.perf_counter() - started) * 1000)
+    median = statistics.median(timings)
+    p95 = sorted(timings)[max(0, int(0.95 * len(timings)) - 1)]
+    met = ("ok" if rate >= BATCH_TARGET else "SLOW batch") + ", " + (
+        "ok" if median < LATENCY_TARGET_MS else "SLOW single")
+    return [name, f"{load_seconds:.2f}", f"{rate:,.0f}", f"{cpu_rate:,.0f}", f"{median:.1f}",
+            f"{p95:.1f}", met, note]
+
+
+if __name__ == "__main__":
+    main()
