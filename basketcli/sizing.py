@@ -47,6 +47,9 @@ class SizingRule(BaseModel):
             return f"threshold:{self.threshold:g}"
         return f"expected-f1:{self.max_candidates}" + (":none" if self.none_option else "")
 
+    def __str__(self) -> str:  # how `basket models --params` shows a default
+        return self.spec()
+
     @property
     def needs_probabilities(self) -> bool:
         return self.kind != "top-k"

@@ -287,3 +287,14 @@ def test_damaged_run_raises_artifact_error(run_dir):
     config = XGBoostModel.Config(**FAST)
     with pytest.raises(ArtifactError, match="train the run again"):
         XGBoostModel.load(run_dir, config)
+
+
+def test_sizing_setting_from_the_command_line(invoke, tiny_csv):
+    sets = [arg for key, value in FAST.items() for arg in ("--set", f"{key}={value}")]
+    result = invoke("evaluate", "--model", "xgboost", "--data", tiny_csv, *sets,
+                    "--set", "sizing=top-k:5", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["models"][0]["sizing"] == "top-5"
+    bad = invoke("evaluate", "--model", "xgboost", "--data", tiny_csv, "--set", "sizing=biggest")
+    assert bad.exit_code == 2 and "sizing" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
