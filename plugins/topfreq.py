@@ -28,17 +28,10 @@ def last_purchase_rank(histories: BasketData):
     """Sparse (users x items): 1-based index of the user's most recent order holding the item."""
     from scipy import sparse
 
-    rank = (histories.order_rank() + 1).astype(np.float64)[histories.line_order()]
-    coo = sparse.coo_matrix(
-        (rank, (histories.line_user(), histories.items)),
-        shape=(histories.n_users, histories.n_items),
+    users, items, _, last = histories.user_item_last()
+    return sparse.csr_matrix(
+        (last.astype(np.float64), (users, items)), shape=(histories.n_users, histories.n_items)
     )
-    # Max over duplicates: keep the latest order per (user, item).
-    order = np.lexsort((coo.data, coo.col, coo.row))
-    row, col, data = coo.row[order], coo.col[order], coo.data[order]
-    last = np.ones(len(row), dtype=bool)
-    last[:-1] = (row[1:] != row[:-1]) | (col[1:] != col[:-1])
-    return sparse.csr_matrix((data[last], (row[last], col[last])), shape=coo.shape)
 
 
 class _PopularityModel(BasketModel):
@@ -85,14 +78,18 @@ class PTopFreq(_PopularityModel):
     name = "ptopfreq"
 
     def score(self, histories: BasketData) -> np.ndarray:
-        counts = histories.user_item_counts().toarray()
-        last = last_purchase_rank(histories).toarray()
-        n_orders = histories.orders_per_user()[:, None].astype(np.float64)
         # count + recency in (0, 1): a tie in count goes to the more recent purchase; products
-        # never bought score below 0.5 by popularity alone.
-        recency = np.where(counts > 0, last / (n_orders + 1.0), 0.0)
-        scores = counts + recency + popularity_tiebreak(self.popularity)[None, :]
-        return scores.astype(np.float32)
+        # never bought score below 0.5 by popularity alone. Only the bought (user, item) pairs
+        # are computed; every other cell is the popularity row (in float64, then float32, so
+        # the scores equal a dense computation's).
+        tiebreak = popularity_tiebreak(self.popularity)
+        users, items, counts, last = histories.user_item_last()
+        n_orders = histories.orders_per_user().astype(np.float64)
+        bought = counts + last / (n_orders[users] + 1.0) + tiebreak[items]
+        scores = np.empty((histories.n_users, histories.n_items), dtype=np.float32)
+        scores[:] = tiebreak.astype(np.float32)
+        scores[users, items] = bought.astype(np.float32)
+        return scores
 
 
 class GPTopFreqConfig(ModelConfig):
@@ -109,12 +106,18 @@ class GPTopFreq(_PopularityModel):
     gives_probabilities = True
 
     def score(self, histories: BasketData) -> np.ndarray:
-        counts = histories.user_item_counts().toarray()
+        users, items, counts, last = histories.user_item_last()
         n_orders = histories.orders_per_user()[:, None].astype(np.float64)
         base_rate = np.clip(self.popularity / max(self.n_baskets, 1), 0.0, 1.0)
         strength = self.config.prior_strength
-        share = (counts + strength * base_rate[None, :]) / (n_orders + strength)
+        # The dense part (popularity shrunk by each customer's basket count), then the bought
+        # pairs: the same float64 operations, cell by cell, as a dense computation.
+        share = strength * base_rate[None, :] / (n_orders + strength)
+        prior = strength * base_rate[items]
+        rows = n_orders[users, 0]
+        bought = (counts + prior) / (rows + strength)
         # A tiny recency term breaks ties in favour of the latest purchase.
-        last = last_purchase_rank(histories).toarray()
-        share += 1e-6 * last / (n_orders + 1.0)
-        return np.clip(share, 0.0, 1.0).astype(np.float32)
+        bought += 1e-6 * last / (rows + 1.0)
+        share[users, items] = bought
+        np.clip(share, 0.0, 1.0, out=share)
+        return share.astype(np.float32)

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from basketcli.cli.app import data_app
 from basketcli.cli.options import (
-    CatalogOpt, DataOpt, ItemColOpt, JsonOpt, MinItemCountOpt, OrderColOpt, TimeColOpt,
-    TopItemsOpt, UserColOpt, data_spec,
+    CatalogOpt,
+    DataOpt,
+    ItemColOpt,
+    JsonOpt,
+    MaxMemoryOpt,
+    MinItemCountOpt,
+    OrderColOpt,
+    TimeColOpt,
+    TopItemsOpt,
+    UserColOpt,
+    data_spec,
 )
 from basketcli.cli.ui import cli_errors, console, emit_json
 
@@ -15,7 +24,7 @@ def info_command(
     data: DataOpt = "sample", catalog: CatalogOpt = None, min_item_count: MinItemCountOpt = 1,
     top_items: TopItemsOpt = None, user_col: UserColOpt = "user_id",
     item_col: ItemColOpt = "product_id", order_col: OrderColOpt = None, time_col: TimeColOpt = None,
-    json_out: JsonOpt = False,
+    max_memory: MaxMemoryOpt = None, json_out: JsonOpt = False,
 ) -> None:
     """Users, orders, products, basket sizes, orders per user and the repeat ratio."""
     from basketcli.data.info import data_stats
@@ -24,7 +33,7 @@ def info_command(
 
     with cli_errors():
         spec = data_spec(data, catalog, min_item_count, top_items, user_col, item_col,
-                         order_col, time_col)
+                         order_col, time_col, max_memory)
         dataset = load_dataset(spec)
         stats = {"source": spec.describe(), "fingerprint": dataset.fingerprint,
                  **data_stats(dataset.data)}

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 DataOpt = Annotated[str, typer.Option(
-    "--data", help="'sample' (bundled Instacart slice), an Instacart folder, or a .csv/.parquet file",
+    "--data",
+    help="'sample' (bundled Instacart slice), an Instacart folder, or a .csv/.parquet file",
     rich_help_panel="Data")]
 CatalogOpt = Annotated[Path | None, typer.Option(
     "--catalog", help="products.csv with product names (default: $BASKET_CATALOG)",
@@ -28,6 +29,9 @@ OrderColOpt = Annotated[str | None, typer.Option(
     rich_help_panel="Data")]
 TimeColOpt = Annotated[str | None, typer.Option(
     "--time-col", help="timestamp column of a long-format file", rich_help_panel="Data")]
+MaxMemoryOpt = Annotated[str | None, typer.Option(
+    "--max-memory", help="memory data loading may use, e.g. 6G or 512M (checked before reading; "
+    "default: $BASKET_MAX_MEMORY, else the memory available)", rich_help_panel="Data")]
 
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="model setting key=value (repeatable; see 'basket models --params NAME')")]
@@ -45,8 +49,9 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda (tor
 def data_spec(
     data: str, catalog: Path | None, min_item_count: int, top_items: int | None,
     user_col: str = "user_id", item_col: str = "product_id", order_col: str | None = None,
-    time_col: str | None = None,
+    time_col: str | None = None, max_memory: str | None = None,
 ):
+    from basketcli.data.budget import parse_memory
     from basketcli.data.source import DataSpec
 
     source = data if data == "sample" else str(Path(data).expanduser().resolve())
@@ -54,6 +59,7 @@ def data_spec(
         source=source, catalog=str(catalog.expanduser().resolve()) if catalog else None,
         min_item_count=min_item_count, top_items=top_items, user_col=user_col,
         item_col=item_col, order_col=order_col, time_col=time_col,
+        max_memory=parse_memory(max_memory),
     )
 
 

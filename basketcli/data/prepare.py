@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import numpy as np
 
 from basketcli.data.basket_data import BasketData, _offsets
 from basketcli.data.catalog import Catalog, default_catalog_path, read_catalog
-from basketcli.data.frames import read_lines, source_files
+from basketcli.data.frames import RawOrders, frame_to_raw, read_raw, source_files
 from basketcli.data.source import DataSpec
 from basketcli.errors import DataError
 
@@ -35,49 +36,172 @@ def cache_dir() -> Path:
 
 
 def frame_to_baskets(frame) -> BasketData:
-    """Sort lines by (user, order, cart position), drop repeated products within an order."""
-    import pandas as pd
+    """A long frame (user_id, order_seq, product_id[, order fields, cart_position]) -> baskets."""
+    return raw_to_baskets(frame_to_raw(frame))
 
-    if len(frame) == 0:
+
+def raw_to_baskets(raw: RawOrders) -> BasketData:
+    """Group lines into orders by (user, order_seq), sort them by cart position (stable: ties
+    keep file order), drop repeated products within an order, index the vocabulary.
+
+    Vectorised with packed-key sorts (see `sort_permutation`), never a data-frame sort.
+    """
+    if raw.n_lines == 0:
         raise DataError("the data holds no order lines")
-    sort_cols = ["user_id", "order_seq"] + (["cart_position"] if "cart_position" in frame else [])
-    frame = frame.sort_values(sort_cols, kind="stable")
-    frame = frame.drop_duplicates(["user_id", "order_seq", "product_id"])
-    user = frame["user_id"].to_numpy(np.int64)
-    seq = frame["order_seq"].to_numpy(np.int64)
-    new_order = np.ones(len(frame), dtype=bool)
-    new_order[1:] = (user[1:] != user[:-1]) | (seq[1:] != seq[:-1])
+    # 1. Order rows in (user, order_seq) order; equal pairs form one order ("group").
+    row_perm = sort_permutation(raw.user_id, raw.order_seq)
+    user_sorted = raw.user_id if row_perm is None else raw.user_id[row_perm]
+    seq_sorted = raw.order_seq if row_perm is None else raw.order_seq[row_perm]
+    new_group = np.ones(len(user_sorted), dtype=bool)
+    new_group[1:] = (user_sorted[1:] != user_sorted[:-1]) | (seq_sorted[1:] != seq_sorted[:-1])
+    del user_sorted, seq_sorted
+    group_sorted = np.cumsum(new_group, dtype=np.int64) - 1
+    del new_group
+    if row_perm is None:
+        group_of_row = group_sorted
+    else:
+        group_of_row = np.empty_like(group_sorted)
+        group_of_row[row_perm] = group_sorted
+        del group_sorted, row_perm
+
+    # 2. Lines by (group, cart position), stable.
+    line_group = group_of_row[raw.line_row]
+    del group_of_row
+    cart_key = None if raw.cart_position is None else _cart_sort_key(raw.cart_position)
+    keys = (line_group,) if cart_key is None else (line_group, cart_key)
+    line_perm = sort_permutation(*keys)
+    del cart_key, keys
+    if line_perm is not None:
+        line_group = line_group[line_perm]
+    products = raw.product_id if line_perm is None else raw.product_id[line_perm]
+
+    # 3. Vocabulary: sorted distinct product ids, lines as indices into it.
+    item_ids, items = vocabulary(products)
+    del products
+
+    # 4. A product bought twice in one order counts once (its first cart position).
+    keep = first_in_group(line_group, items, len(item_ids))
+    if keep is not None:
+        line_group, items = line_group[keep], items[keep]
+        line_perm = np.flatnonzero(keep) if line_perm is None else line_perm[keep]
+
+    # 5. Offsets, and per-order fields from the row of each order's first line.
+    new_order = np.ones(len(line_group), dtype=bool)
+    new_order[1:] = line_group[1:] != line_group[:-1]
     order_starts = np.flatnonzero(new_order)
+    del new_order, line_group
+    first_line = order_starts if line_perm is None else line_perm[order_starts]
+    rep_row = raw.line_row[first_line]
+    order_user = raw.user_id[rep_row]
     new_user = np.ones(len(order_starts), dtype=bool)
-    order_user = user[order_starts]
     new_user[1:] = order_user[1:] != order_user[:-1]
     user_starts = np.flatnonzero(new_user)
 
-    item_ids, items = np.unique(frame["product_id"].to_numpy(np.int64), return_inverse=True)
-
-    def per_order(column: str, dtype, fill):
-        if column not in frame:
+    def per_order(values: np.ndarray | None, dtype, fill):
+        if values is None:
             return None
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)[order_starts]
-        return np.where(np.isnan(values), fill, values).astype(dtype)
+        picked = values[rep_row]
+        return np.where(np.isnan(picked), fill, picked).astype(dtype)
 
     cart = None
-    if "cart_position" in frame:
-        raw = pd.to_numeric(frame["cart_position"], errors="coerce").fillna(0).to_numpy()
-        cart = np.clip(raw, 0, np.iinfo(np.int16).max).astype(np.int16)
+    if raw.cart_position is not None:
+        raw_cart = raw.cart_position if line_perm is None else raw.cart_position[line_perm]
+        cart = np.clip(np.nan_to_num(raw_cart, nan=0.0), 0, np.iinfo(np.int16).max)
+        cart = cart.astype(np.int16)
+        del raw_cart
     data = BasketData(
         user_ids=order_user[user_starts],
         user_offsets=np.append(user_starts, len(order_starts)).astype(np.int64),
-        order_offsets=np.append(order_starts, len(frame)).astype(np.int64),
-        items=items.astype(np.int32),
+        order_offsets=np.append(order_starts, len(items)).astype(np.int64),
+        items=items,
         item_ids=item_ids,
-        days_since_prior=per_order("days_since_prior", np.float32, np.nan),
-        order_dow=per_order("order_dow", np.int8, -1),
-        order_hour=per_order("order_hour", np.int8, -1),
+        days_since_prior=per_order(raw.days_since_prior, np.float32, np.nan),
+        order_dow=per_order(raw.order_dow, np.int8, -1),
+        order_hour=per_order(raw.order_hour, np.int8, -1),
         cart_position=cart,
     )
     data.validate()
     return data
+
+
+def _cart_sort_key(cart: np.ndarray) -> np.ndarray:
+    """Cart positions as sortable integers; unknown ones after every known one (as pandas)."""
+    known = ~np.isnan(cart)
+    if known.all():
+        return cart.astype(np.int64)
+    top = int(np.nanmax(cart)) + 1 if known.any() else 0
+    return np.where(known, cart, top).astype(np.int64)
+
+
+def sort_permutation(*keys: np.ndarray) -> np.ndarray | None:
+    """Stable lexicographic order of integer keys (the first most significant); None when the
+    rows are already in order.
+
+    When the key ranges and the row index fit in 63 bits together, the keys are packed into one
+    int64 with the row index in the low bits and sorted by value (numpy's SIMD sort, many times
+    faster than an argsort); otherwise np.lexsort.
+    """
+    n = len(keys[0])
+    if n <= 1:
+        return None
+    lows = [int(k.min()) for k in keys]
+    spans = [int(k.max()) - low for k, low in zip(keys, lows, strict=True)]
+    key_bits = [max(span.bit_length(), 1) for span in spans]
+    index_bits = max((n - 1).bit_length(), 1)
+    if sum(key_bits) + index_bits > 63:
+        if _is_sorted(*keys):
+            return None
+        return np.lexsort(keys[::-1])
+    packed = np.zeros(n, dtype=np.int64)
+    for key, low, bits in zip(keys, lows, key_bits, strict=True):
+        packed <<= bits
+        packed |= key - low if low else key
+    if (packed[1:] >= packed[:-1]).all():
+        return None
+    packed <<= index_bits
+    packed |= np.arange(n, dtype=np.int64)
+    packed.sort()
+    packed &= (1 << index_bits) - 1
+    return packed
+
+
+def _is_sorted(*keys: np.ndarray) -> bool:
+    previous_equal = np.ones(len(keys[0]) - 1, dtype=bool)
+    for key in keys:
+        less = key[1:] < key[:-1]
+        if (less & previous_equal).any():
+            return False
+        previous_equal &= key[1:] == key[:-1]
+    return True
+
+
+def vocabulary(product_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct ids, int32 index of each id in them)."""
+    low, high = int(product_ids.min()), int(product_ids.max())
+    if low >= 0 and high < max(4 * len(product_ids), 1 << 24):
+        # Ids of a catalog: a presence table instead of a sort.
+        present = np.zeros(high + 1, dtype=bool)
+        present[product_ids] = True
+        item_ids = np.flatnonzero(present).astype(np.int64)
+        index = np.cumsum(present, dtype=np.int32) - 1
+        return item_ids, index[product_ids]
+    item_ids = np.unique(product_ids)
+    return item_ids, np.searchsorted(item_ids, product_ids).astype(np.int32)
+
+
+def first_in_group(groups: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray | None:
+    """Mask keeping the first line of every repeated (group, item) pair; None when none repeats.
+
+    ``groups`` is sorted, so one sort of the (group, item) key finds repeats."""
+    key = groups * np.int64(n_items) + items
+    ordered = np.sort(key)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return None
+    del ordered
+    _, first = np.unique(key, return_index=True)  # stable: the earliest line of each pair
+    keep = np.zeros(len(key), dtype=bool)
+    keep[first] = True
+    return keep
 
 
 def restrict_vocabulary(
@@ -129,7 +253,7 @@ def _source_key(spec: DataSpec) -> str:
     for path in source_files(spec):
         stat = path.stat()
         digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    fields = spec.model_dump(exclude={"catalog", "min_item_count", "top_items"})
+    fields = spec.model_dump(exclude={"catalog", "min_item_count", "top_items", "max_memory"})
     digest.update(repr(sorted(fields.items())).encode())
     return digest.hexdigest()[:24]
 
@@ -144,12 +268,10 @@ def load_baskets(spec: DataSpec, use_cache: bool = True) -> BasketData:
             return data
         except (OSError, ValueError, KeyError, TypeError, DataError):
             pass  # a damaged cache is rebuilt, never trusted
-    data = frame_to_baskets(read_lines(spec))
+    data = raw_to_baskets(read_raw(spec))
     if use_cache:
-        try:
+        with contextlib.suppress(OSError):  # a read-only cache folder only costs speed
             data.save_npz(cached)
-        except OSError:
-            pass  # a read-only cache folder only costs speed
     return data
 
 

@@ -14,7 +14,9 @@ class DataSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: str = Field(SAMPLE, description="'sample', an Instacart folder, or a .csv/.parquet file")
+    source: str = Field(
+        SAMPLE, description="'sample', an Instacart folder, or a .csv/.parquet file"
+    )
     catalog: str | None = Field(None, description="products.csv giving product names")
     min_item_count: int = Field(1, ge=1, description="drop products in fewer baskets than this")
     top_items: int | None = Field(None, ge=1, description="keep only the N most frequent products")
@@ -22,6 +24,11 @@ class DataSpec(BaseModel):
     item_col: str = "product_id"
     order_col: str | None = None
     time_col: str | None = None
+    # A resource limit of this machine, not part of the data's identity: never recorded.
+    max_memory: int | None = Field(
+        None, ge=1, exclude=True, description="bytes loading may use (estimated before "
+        "reading; default: $BASKET_MAX_MEMORY, else the memory available)",
+    )
 
     def source_path(self) -> Path | None:
         return None if self.source == SAMPLE else Path(self.source)
