@@ -69,6 +69,8 @@ class XGBoostConfig(ModelConfig):
                                     "popular products the customer never bought")
     train_targets: int = Field(3, ge=1, description="past target orders per customer that "
                                "training rows are built from")
+    chunk_customers: int = Field(20_000, ge=1, description="customers whose candidate rows are "
+                                 "built at once (memory against speed)")
     n_threads: int | None = Field(None, ge=1, description="XGBoost threads (default: the "
                                   "framework's thread count)")
     sizing: SizingRule = Field(SizingRule(kind="expected-f1"), description="basket sizing rule: "
@@ -108,24 +110,25 @@ class XGBoostModel(BasketModel):
         self.aisle, self.department = item_attributes(ctx.catalog, train.item_ids)
         self.fit_stats = ProductStats.from_histories(train)
         self.scoring_stats = None
-        x_train, y_train = self._training_rows(train)
-        if len(y_train) == 0:
+        # Each level: the histories before one past target order, its targets, and the
+        # population statistics of those histories.
+        levels = [(hist, target, ProductStats.from_histories(hist))
+                  for hist, target in training_levels(train, cfg.train_targets)]
+        if not levels:
             raise ConfigError(
                 "xgboost: no training rows (customers need at least two orders before the "
                 "validation target)"
             )
         threads = cfg.n_threads or ctx.n_threads
-        dtrain = xgboost.QuantileDMatrix(x_train, label=y_train, feature_names=list(FEATURE_NAMES),
-                                         nthread=threads)
-        evals, n_valid = [], 0
-        if valid is not None and valid.n_users:
-            rows = self._rows(valid.history, ProductStats.from_histories(valid.history))
-            y_valid = labels(rows, valid.target)
-            n_valid = len(y_valid)
-            if n_valid:
-                evals = [(xgboost.QuantileDMatrix(rows.features, label=y_valid, ref=dtrain,
-                                                  feature_names=list(FEATURE_NAMES),
-                                                  nthread=threads), "valid")]
+        # Rows stream into XGBoost's quantised matrix in batches of customers, so the float
+        # feature matrix of all training rows never exists at once.
+        dtrain = xgboost.QuantileDMatrix(self._row_iterator(levels), nthread=threads)
+        evals = []
+        if valid is not None and valid.n_users and valid.history.n_lines:
+            valid_level = [(valid.history, valid.target,
+                            ProductStats.from_histories(valid.history))]
+            evals = [(xgboost.QuantileDMatrix(self._row_iterator(valid_level), ref=dtrain,
+                                              nthread=threads), "valid")]
         log: dict[str, dict[str, list[float]]] = {}
         with ctx.progress("boosting rounds", cfg.n_estimators) as task:
             booster = xgboost.train(
@@ -138,27 +141,39 @@ class XGBoostModel(BasketModel):
         best = int(getattr(booster, "best_iteration", rounds - 1)) if evals else rounds - 1
         self.booster = booster[: best + 1]  # keep only the trees up to the best round
         losses = log.get("valid", {}).get("logloss", [])
-        ctx.log(f"xgboost: {len(y_train)} training rows, best round {best + 1} of {rounds}")
+        n_train = dtrain.num_row()
+        ctx.log(f"xgboost: {n_train} training rows, best round {best + 1} of {rounds}")
         return FitReport(
             info={
-                "train_rows": int(len(y_train)), "train_positive_rate": float(y_train.mean()),
-                "valid_rows": int(n_valid), "rounds": int(rounds), "best_round": best + 1,
+                "train_rows": int(n_train),
+                "train_positive_rate": float(dtrain.get_label().mean()),
+                "valid_rows": int(evals[0][0].num_row()) if evals else 0,
+                "rounds": int(rounds), "best_round": best + 1,
                 "best_valid_logloss": float(losses[best]) if losses else None,
                 "feature_set_version": FEATURE_SET_VERSION, "features": list(FEATURE_NAMES),
             },
             history=[{"round": i + 1, "valid_logloss": float(v)} for i, v in enumerate(losses)],
         )
 
-    def _training_rows(self, train: BasketData) -> tuple[np.ndarray, np.ndarray]:
-        """Rows from each of the customers' last ``train_targets`` training orders."""
-        parts, targets = [], []
-        for hist, target in training_levels(train, self.config.train_targets):
-            rows = self._rows(hist, ProductStats.from_histories(hist))
-            parts.append(rows.features)
-            targets.append(labels(rows, target))
-        if not parts:
-            return np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32), np.zeros(0, np.float32)
-        return np.concatenate(parts), np.concatenate(targets)
+    def _row_iterator(self, levels: list[tuple[BasketData, BasketData, ProductStats]]):
+        """An xgboost DataIter over labelled rows, ``chunk_customers`` customers at a time.
+
+        Features only depend on the customer's own history and the level's population
+        statistics, so building them per chunk gives the same rows as all at once.
+        """
+        chunk = self.config.chunk_customers
+
+        def batches():
+            for hist, target, stats in levels:
+                for lo in range(0, hist.n_users, chunk):
+                    users = np.arange(lo, min(lo + chunk, hist.n_users))
+                    part = hist.select_users(users) if len(users) < hist.n_users else hist
+                    rows = self._rows(part, stats)
+                    if len(rows):
+                        goal = target.select_users(users) if part is not hist else target
+                        yield rows.features, labels(rows, goal)
+
+        return _batch_iterator(batches)
 
     def _rows(self, hist: BasketData, stats: ProductStats):
         return build_candidates(hist, stats, self.aisle, self.department,
@@ -287,6 +302,31 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
             f"({len(FEATURE_NAMES)} features); train the run again"
         )
     return manifest
+
+
+def _batch_iterator(make_batches):
+    """An xgboost DataIter over ``make_batches()`` (features, labels); restartable."""
+    xgboost = _xgboost()
+
+    class RowBatches(xgboost.DataIter):
+        def __init__(self) -> None:
+            self._batches = None
+            super().__init__(release_data=True)
+
+        def next(self, input_data) -> bool:
+            if self._batches is None:
+                self._batches = make_batches()
+            batch = next(self._batches, None)
+            if batch is None:
+                return False
+            features, label = batch
+            input_data(data=features, label=label, feature_names=list(FEATURE_NAMES))
+            return True
+
+        def reset(self) -> None:
+            self._batches = None
+
+    return RowBatches()
 
 
 def _progress_callback(task):

@@ -298,3 +298,14 @@ def test_sizing_setting_from_the_command_line(invoke, tiny_csv):
     bad = invoke("evaluate", "--model", "xgboost", "--data", tiny_csv, "--set", "sizing=biggest")
     assert bad.exit_code == 2 and "sizing" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_rows_built_in_chunks_give_the_same_model(tiny_data):
+    split = leave_last_out(tiny_data)
+    scores = []
+    for chunk in (7, 20_000):  # 30 customers: five batches per level, or one
+        model = XGBoostModel(XGBoostModel.Config(**FAST, chunk_customers=chunk))
+        report = model.fit(split.train, split.valid, FitContext(n_threads=1))
+        scores.append(model.score(split.test.history))
+    assert report.info["train_rows"] > 0
+    np.testing.assert_array_equal(scores[0], scores[1])
