@@ -44,11 +44,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -111,7 +110,8 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def read_run_info(run_dir: Path) -> RunInfo:
+def read_run_info(run_dir: Path, *, allow_incomplete: bool = False) -> RunInfo:
+    """basket.json of a run; an incomplete run is refused unless ``allow_incomplete``."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ArtifactError(f"{run_dir}: run directory not found")
@@ -134,8 +134,10 @@ def read_run_info(run_dir: Path) -> RunInfo:
         info = RunInfo.model_validate(raw)
     except ValidationError as exc:
         field = ".".join(str(p) for p in exc.errors()[0]["loc"])
-        raise ArtifactError(f"{path}: corrupt run file (field {field!r} is missing or invalid)") from None
-    if not info.complete:
+        raise ArtifactError(
+            f"{path}: corrupt run file (field {field!r} is missing or invalid)"
+        ) from None
+    if not info.complete and not allow_incomplete:
         raise ArtifactError(
             f"{run_dir}: the run is incomplete (interrupted before it finished); "
             "train again or resume it"
@@ -150,9 +152,8 @@ def write_run(run_dir: Path, info: RunInfo, write_model: Any, force: bool = Fals
     finished folder is renamed into place.
     """
     run_dir = Path(run_dir)
-    if run_dir.exists() and not force:
-        if not run_dir.is_dir() or any(run_dir.iterdir()):
-            raise ArtifactError(f"{run_dir}: already exists; choose another --out or pass --force")
+    if run_dir.exists() and not force and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise ArtifactError(f"{run_dir}: already exists; choose another --out or pass --force")
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
     try:
@@ -168,3 +169,78 @@ def write_run(run_dir: Path, info: RunInfo, write_model: Any, force: bool = Fals
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- run directories written while training (resumable) --------------------------------------
+def check_run_target(run_dir: Path, *, force: bool = False, resume: bool = False) -> RunInfo | None:
+    """Decide whether training may write ``run_dir``, before anything is written.
+
+    Returns the interrupted run's info when resuming, None for a fresh run. An existing run
+    (or any non-empty folder) is refused unless ``force``; ``force`` never replaces a folder
+    that is not a basket run directory.
+    """
+    run_dir = Path(run_dir)
+    if resume:
+        if not (run_dir / RUN_FILE).is_file():
+            raise ArtifactError(f"{run_dir}: no interrupted run to resume there; drop --resume")
+        info = read_run_info(run_dir, allow_incomplete=True)
+        if info.complete and force:
+            return None  # --force --resume on a finished run: train it again
+        if info.complete:
+            raise ArtifactError(
+                f"{run_dir}: the run is already complete, nothing to resume; "
+                "pass --force instead of --resume to train it again"
+            )
+        return info
+    if not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir())):
+        return None
+    if not run_dir.is_dir():
+        raise ArtifactError(f"{run_dir}: is a file, not a run directory; choose another --out")
+    if not (run_dir / RUN_FILE).is_file():
+        raise ArtifactError(
+            f"{run_dir}: holds files that are not a basket run; choose another --out "
+            "(--force only replaces run directories)"
+        )
+    if not force:
+        raise ArtifactError(
+            f"{run_dir}: already holds a run; choose another --out or pass --force to replace it"
+        )
+    return None
+
+
+def write_run_info(run_dir: Path, info: RunInfo) -> None:
+    atomic_write_json(Path(run_dir) / RUN_FILE, info.model_dump(mode="json"))
+
+
+def begin_run(run_dir: Path, info: RunInfo) -> None:
+    """Create (or take over) ``run_dir`` for a training run that writes into it as it goes.
+
+    basket.json (with ``complete`` false) is in place before anything else changes, so at
+    every moment the folder reads as the previous run or as an incomplete one. A run being
+    replaced (``check_run_target`` allowed it) is cleared only after its basket.json says
+    incomplete.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.is_dir() and (run_dir / RUN_FILE).is_file():
+        write_run_info(run_dir, info)
+        for entry in run_dir.iterdir():
+            if entry.name == RUN_FILE:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        return
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
+    try:
+        write_run_info(tmp, info)
+        os.replace(tmp, run_dir)  # also replaces an empty folder
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def discard_run(run_dir: Path) -> None:
+    """Remove a run directory that ``begin_run`` created and that never completed."""
+    shutil.rmtree(Path(run_dir), ignore_errors=True)

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from basketcli import registry
-from basketcli.artifacts import RUN_FILE, SCHEMA_VERSION, RunInfo, now_iso, read_run_info, write_run
+from basketcli.artifacts import (
+    RUN_FILE,
+    SCHEMA_VERSION,
+    RunInfo,
+    begin_run,
+    check_run_target,
+    discard_run,
+    now_iso,
+    read_run_info,
+    write_run_info,
+)
 from basketcli.data.prepare import Dataset, load_dataset
 from basketcli.data.source import DataSpec
 from basketcli.data.split import Split, leave_last_out
-from basketcli.errors import ArtifactError, BasketError
+from basketcli.engine.checkpoints import remove_checkpoints
+from basketcli.engine.curves import write_curves
+from basketcli.errors import ArtifactError, BasketError, ConfigError
 from basketcli.evaluation import Variant, evaluate_model
 from basketcli.protocol import BasketModel, FitContext, FitReport
 from basketcli.settings import build_config
@@ -117,42 +130,104 @@ def check_vocabulary(info: RunInfo, dataset: Dataset, run_dir: Path) -> None:
 # --- commands ----------------------------------------------------------------------------------
 def train(
     name: str, spec: DataSpec, settings: dict[str, Any], out: Path, *, force: bool = False,
-    ctx: FitContext | None = None,
+    resume: bool = False, ctx: FitContext | None = None,
 ) -> TrainResult:
-    """Fit a model on the training part, score the validation targets, save a run directory."""
+    """Fit a model on the training part, score the validation targets, save a run directory.
+
+    The run directory exists from the start with basket.json marked incomplete; torch models
+    checkpoint into it after every epoch, so an interrupted run (Ctrl-C, a crash, a sleeping
+    laptop) keeps its best weights and continues with ``resume``. basket.json is marked
+    complete last. A bad-input error during a fresh run removes the folder again.
+    """
     out = Path(out)
-    if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
-        raise ArtifactError(f"{out}: already exists; choose another --out or pass --force")
+    _check_device_name(ctx.device if ctx else "auto")
+    previous = check_run_target(out, force=force, resume=resume)
+    if previous is not None:
+        # Resuming reuses the interrupted run's settings; --set may only repeat them.
+        settings = {**previous.config, **settings}
     model = create_model(name, settings)
+    config = model.config.model_dump(mode="json")
     dataset, split = prepare(spec)
-    ctx = ctx or FitContext()
-    report, fit_seconds = fit_model(model, dataset, split, ctx)
-    validation = evaluate_model(model, split.valid, progress=ctx.progress)[0]
+    if previous is not None:
+        _check_resumable(previous, name, config, dataset, out)
     entry = registry.get_entry(name)
     info = RunInfo(
         schema_version=SCHEMA_VERSION,
-        complete=True,
+        complete=False,
         model=name,
         plugin_distribution=entry.distribution,
         plugin_version=entry.version,
-        config=model.config.model_dump(mode="json"),
+        config=config,
         data=spec.model_dump(mode="json"),
         data_fingerprint=dataset.fingerprint,
         vocabulary=dataset.data.item_ids.tolist(),
         catalog_names=(
             dataset.catalog.names_of(dataset.data.item_ids) if dataset.catalog else None
         ),
-        metrics={"validation": validation.metrics},
-        timings={"fit_seconds": fit_seconds, "validation_seconds": validation.score_seconds},
-        created=now_iso(),
-        fit=report.info,
-        history=report.history,
+        created=previous.created if previous is not None else now_iso(),
+        status="training",
     )
-    write_run(out, info, model.save, force=force)
+    begin_run(out, info)
+    ctx = replace(ctx or FitContext(), work_dir=out, resume=previous is not None)
+    try:
+        report, fit_seconds = fit_model(model, dataset, split, ctx)
+        validation = evaluate_model(model, split.valid, progress=ctx.progress)[0]
+        model.save(out)
+        write_curves(out, report.history)
+    except KeyboardInterrupt:
+        # Keep what the fit checkpointed (its best weights so far) for --resume.
+        write_run_info(out, info.model_copy(update={"status": "interrupted"}))
+        raise
+    except BasketError:
+        if previous is None:
+            discard_run(out)
+        else:
+            write_run_info(out, info.model_copy(update={"status": "failed"}))
+        raise
+    finished = info.model_copy(update={
+        "complete": True,
+        "status": "complete",
+        "metrics": {"validation": validation.metrics},
+        "timings": {"fit_seconds": fit_seconds, "validation_seconds": validation.score_seconds},
+        "fit": report.info,
+        "history": report.history,
+        "finished": now_iso(),
+    })
+    write_run_info(out, finished)  # the run is complete from this moment
+    remove_checkpoints(out)
     return TrainResult(
         run_dir=str(out), model=name, validation=validation.metrics,
         fit_seconds=fit_seconds, fit_info=report.info,
     )
+
+
+def _check_device_name(device: str) -> None:
+    """Catch a misspelt --device before anything is loaded (availability is the engine's)."""
+    text = (device or "auto").strip().lower()
+    if text not in ("auto", "cpu") and not text.startswith("cuda"):
+        raise ConfigError(f"--device {device!r}: expected auto, cpu or cuda")
+
+
+def _check_resumable(
+    previous: RunInfo, name: str, config: dict[str, Any], dataset: Dataset, out: Path
+) -> None:
+    if previous.model != name:
+        raise ArtifactError(
+            f"{out}: the interrupted run is a {previous.model} run, not {name}; "
+            f"resume it with --model {previous.model}"
+        )
+    changed = sorted(k for k in set(config) | set(previous.config)
+                     if config.get(k) != previous.config.get(k))
+    if changed:
+        raise ArtifactError(
+            f"{out}: the interrupted run used other settings ({', '.join(changed)}); resume "
+            "without changing them, or train again with --force"
+        )
+    if previous.data_fingerprint != dataset.fingerprint:
+        source = previous.data.get("source", "its data")
+        raise ArtifactError(
+            f"{out}: the interrupted run was trained on other data; resume it with --data {source}"
+        )
 
 
 def evaluate(

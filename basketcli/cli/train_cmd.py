@@ -9,39 +9,94 @@ import typer
 
 from basketcli.cli.app import app
 from basketcli.cli.options import (
-    CatalogOpt, ConfigOpt, DataOpt, DeviceOpt, ItemColOpt, JsonOpt, MinItemCountOpt, OrderColOpt,
-    SetOpt, TimeColOpt, TopItemsOpt, UserColOpt, data_spec, model_settings,
+    CatalogOpt,
+    ConfigOpt,
+    DataOpt,
+    DeviceOpt,
+    ItemColOpt,
+    JsonOpt,
+    MinItemCountOpt,
+    OrderColOpt,
+    SetOpt,
+    TimeColOpt,
+    TopItemsOpt,
+    UserColOpt,
+    data_spec,
+    model_settings,
 )
-from basketcli.cli.ui import cli_errors, console, emit_json, progress_bars
+from basketcli.cli.ui import (
+    EXIT_INTERRUPTED,
+    cli_errors,
+    console,
+    emit_json,
+    err_console,
+    progress_bars,
+)
 
 
 @app.command("train")
 def train_command(
-    model: Annotated[str, typer.Option("--model", help="registered model name (see 'basket models')")],
-    out: Annotated[Path | None, typer.Option("--out", help="run directory to write (default: runs/MODEL)")] = None,
+    model: Annotated[str, typer.Option(
+        "--model", help="registered model name (see 'basket models')")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="run directory to write (default: runs/MODEL)")] = None,
     data: DataOpt = "sample", catalog: CatalogOpt = None, min_item_count: MinItemCountOpt = 1,
     top_items: TopItemsOpt = None, user_col: UserColOpt = "user_id",
     item_col: ItemColOpt = "product_id", order_col: OrderColOpt = None, time_col: TimeColOpt = None,
     set_: SetOpt = None, config: ConfigOpt = None, device: DeviceOpt = "auto",
-    force: Annotated[bool, typer.Option("--force", help="replace an existing run directory")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace a run already in --out")] = False,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="continue the interrupted run in --out from its last checkpoint")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fit a model on the training part, report validation metrics, save RUN_DIR."""
+    """Fit a model on the training part, report validation metrics, save RUN_DIR.
+
+    Torch models checkpoint after every epoch: Ctrl-C keeps the best weights so far and
+    --resume continues from the last checkpoint.
+    """
     from basketcli import workflows
     from basketcli.protocol import FitContext
     from basketcli.render import metrics_table
 
+    out = out or Path("runs") / model
     with cli_errors():
         settings = model_settings(set_, config)
         spec = data_spec(data, catalog, min_item_count, top_items, user_col, item_col,
                          order_col, time_col)
-        out = out or Path("runs") / model
-        with progress_bars(not json_out) as progress:
-            result = workflows.train(model, spec, settings, out, force=force,
-                                     ctx=FitContext(progress=progress, device=device))
-        if json_out:
-            emit_json(result.model_dump())
-            return
-        row = {"model": result.model, **result.validation, "fit seconds": result.fit_seconds}
-        console.print(metrics_table([row], f"validation metrics; saved {result.run_dir}",
-                                    extra_columns=("fit seconds",)))
+        log = (lambda line: err_console.print(line, highlight=False)) if not json_out else None
+        try:
+            with progress_bars(not json_out) as progress:
+                ctx = FitContext(progress=progress, device=device)
+                if log is not None:
+                    ctx.log = log
+                result = workflows.train(model, spec, settings, out, force=force, resume=resume,
+                                         ctx=ctx)
+        except KeyboardInterrupt:
+            _interrupted(out)
+    if json_out:
+        emit_json(result.model_dump())
+        return
+    row = {"model": result.model, **result.validation, "fit seconds": result.fit_seconds}
+    console.print(metrics_table([row], f"validation metrics; saved {result.run_dir}",
+                                extra_columns=("fit seconds",)))
+
+
+def _interrupted(out: Path) -> None:
+    """Ctrl-C: say what is left on disk, exit 130."""
+    from basketcli.artifacts import read_run_info
+    from basketcli.engine.checkpoints import has_checkpoint
+    from basketcli.errors import ArtifactError
+
+    try:
+        started = not read_run_info(out, allow_incomplete=True).complete
+    except ArtifactError:
+        started = False
+    if not started:
+        message = "nothing was written"
+    elif has_checkpoint(out):
+        message = (f"{out} keeps the best weights so far and the last checkpoint (marked "
+                   "incomplete); continue with --resume")
+    else:
+        message = f"{out} is marked incomplete (no epoch had finished); train again with --force"
+    err_console.print(f"[yellow]interrupted:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_INTERRUPTED)

@@ -1,0 +1,353 @@
+"""Product embeddings (`basket embed`): a denoising autoencoder over co-occurrence rows.
+
+Each product is described by its row of positive pointwise mutual information (PPMI) with the
+most frequent products, counted over the training baskets only, plus one-hots of its aisle
+and department when a catalog is known. A denoising autoencoder compresses the rows to
+``dim`` numbers. The result is an EV file: one .npz holding ``product_ids``, ``vectors`` and
+``metadata`` (a JSON string), all plain arrays, read back with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from basketcli.artifacts import atomic_write_npz, load_npz, now_iso
+from basketcli.errors import ArtifactError, ConfigError, DataError
+from basketcli.protocol import FitContext
+
+if TYPE_CHECKING:
+    from scipy import sparse
+
+    from basketcli.data.basket_data import BasketData
+    from basketcli.data.catalog import Catalog
+    from basketcli.data.prepare import Dataset
+    from basketcli.data.source import DataSpec
+
+EV_FORMAT = "basket-ev"
+EV_VERSION = 1
+MIN_COVERAGE = 0.5  # an EV file must have vectors for at least this share of the products
+CATALOG_WEIGHT = 0.35  # aisle + department one-hots together weigh about half a PPMI row
+ROW_BLOCK = 4096  # products whose co-occurrence rows are computed at once
+
+
+# --- the EV file -------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class EmbeddingFile:
+    product_ids: np.ndarray  # (P,) int64
+    vectors: np.ndarray  # (P, dim) float32
+    metadata: dict[str, Any]
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+
+def write_ev(path: Path, ev: EmbeddingFile) -> None:
+    atomic_write_npz(Path(path), {
+        "product_ids": np.asarray(ev.product_ids, dtype=np.int64),
+        "vectors": np.asarray(ev.vectors, dtype=np.float32),
+        "metadata": np.array(json.dumps(ev.metadata)),
+    })
+
+
+def read_ev(path: Path) -> EmbeddingFile:
+    """Read and check an EV file; every problem is an ArtifactError naming the file."""
+    path = Path(path).expanduser()
+    arrays = load_npz(path)
+    for key in ("product_ids", "vectors", "metadata"):
+        if key not in arrays:
+            raise ArtifactError(
+                f"{path}: not an EV file (no {key!r} array); make one with 'basket embed'"
+            )
+    ids, vectors, meta = arrays["product_ids"], arrays["vectors"], arrays["metadata"]
+    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+        raise ArtifactError(f"{path}: product_ids must be a 1-d integer array; remake the file")
+    if vectors.ndim != 2 or not np.issubdtype(vectors.dtype, np.floating):
+        raise ArtifactError(f"{path}: vectors must be a 2-d float array; remake the file")
+    if vectors.shape[0] != len(ids):
+        raise ArtifactError(
+            f"{path}: {vectors.shape[0]} vectors for {len(ids)} product ids; remake the file"
+        )
+    if len(np.unique(ids)) != len(ids):
+        raise ArtifactError(f"{path}: a product id appears twice; remake the file")
+    if not np.isfinite(vectors).all():
+        raise ArtifactError(f"{path}: vectors hold NaN or infinite values; remake the file")
+    try:
+        metadata = json.loads(str(meta.item())) if meta.ndim == 0 else None
+    except (json.JSONDecodeError, ValueError):
+        metadata = None
+    if not isinstance(metadata, dict):
+        raise ArtifactError(f"{path}: metadata is not a JSON object; remake the file")
+    return EmbeddingFile(ids.astype(np.int64), vectors.astype(np.float32), metadata)
+
+
+def align_vectors(
+    ev: EmbeddingFile, item_ids: np.ndarray, dim: int, source: str | Path = "EV file",
+) -> tuple[np.ndarray, np.ndarray]:
+    """(I, dim) vectors in vocabulary order, scaled to unit RMS, and a mask of the covered
+    products. A file of the wrong size or for other products is a ConfigError."""
+    if ev.dim != dim:
+        raise ConfigError(
+            f"{source}: the EV vectors have {ev.dim} dimensions but embedding_dim is {dim}; "
+            f"pass --set embedding_dim={ev.dim} or rebuild it with 'basket embed --dim {dim}'"
+        )
+    order = np.argsort(ev.product_ids)
+    sorted_ids = ev.product_ids[order]
+    pos = np.clip(np.searchsorted(sorted_ids, item_ids), 0, max(len(sorted_ids) - 1, 0))
+    covered = (
+        sorted_ids[pos] == item_ids if len(sorted_ids) else np.zeros(len(item_ids), dtype=bool)
+    )
+    if covered.sum() < MIN_COVERAGE * len(item_ids):
+        raise ConfigError(
+            f"{source}: the EV file has vectors for only {int(covered.sum())} of the "
+            f"{len(item_ids)} products in the data (made for other products?); build one from "
+            "this data with 'basket embed'"
+        )
+    out = np.zeros((len(item_ids), dim), dtype=np.float32)
+    out[covered] = ev.vectors[order[pos[covered]]]
+    rms = float(np.sqrt(np.mean(out[covered] ** 2))) if covered.any() else 0.0
+    if rms > 0:
+        out /= rms  # the scale of a freshly initialised embedding table
+    return out, covered
+
+
+def nearest(ev: EmbeddingFile, product_id: int, n: int = 10) -> list[tuple[int, float]]:
+    """The ``n`` products most similar to ``product_id`` by cosine, best first."""
+    norms = np.linalg.norm(ev.vectors, axis=1)
+    unit = ev.vectors / np.maximum(norms, 1e-12)[:, None]
+    row = int(np.flatnonzero(ev.product_ids == product_id)[0])
+    similarity = unit @ unit[row]
+    similarity[row] = -np.inf
+    n = min(n, len(similarity) - 1)
+    best = np.argpartition(-similarity, n - 1)[:n] if n > 0 else np.zeros(0, dtype=np.int64)
+    best = best[np.lexsort((ev.product_ids[best], -similarity[best]))]
+    return [(int(ev.product_ids[i]), float(similarity[i])) for i in best]
+
+
+# --- inputs: PPMI co-occurrence rows + catalog one-hots ----------------------------------------
+def cooccurrence_inputs(
+    train: BasketData, context: int, catalog: Catalog | None = None,
+) -> tuple[sparse.csr_matrix, int, int]:
+    """Sparse (I x D) autoencoder inputs; returns (inputs, context columns, catalog columns).
+
+    PPMI is taken against the ``context`` most frequent products only, and computed a block of
+    rows at a time, so a large catalog never needs an items x items matrix.
+    """
+    from scipy import sparse
+
+    n_orders, n_items = train.n_orders, train.n_items
+    baskets = sparse.csr_matrix(
+        (np.ones(train.n_lines, dtype=np.float32), train.items, train.order_offsets),
+        shape=(n_orders, n_items),
+    )
+    counts = train.item_basket_counts().astype(np.float64)
+    by_frequency = np.lexsort((np.arange(n_items), -counts))
+    context_items = by_frequency[: min(context, int((counts > 0).sum()))]
+    with_context = baskets[:, context_items].tocsc()
+    item_rows = baskets.T.tocsr()
+    context_column = np.full(n_items, -1, dtype=np.int64)
+    context_column[context_items] = np.arange(len(context_items))
+    blocks = []
+    for lo in range(0, n_items, ROW_BLOCK):
+        hi = min(lo + ROW_BLOCK, n_items)
+        block = (item_rows[lo:hi] @ with_context).tocoo()
+        row_item = block.row + lo
+        pmi = np.log(block.data * n_orders / (counts[row_item] * counts[context_items[block.col]]))
+        keep = (pmi > 0) & (context_column[row_item] != block.col)  # no self co-occurrence
+        blocks.append(sparse.csr_matrix(
+            (pmi[keep].astype(np.float32), (block.row[keep], block.col[keep])),
+            shape=(hi - lo, len(context_items)),
+        ))
+    ppmi = sparse.vstack(blocks).tocsr() if blocks else sparse.csr_matrix((0, len(context_items)))
+    norms = np.sqrt(np.asarray(ppmi.multiply(ppmi).sum(axis=1)).ravel())
+    ppmi = sparse.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ ppmi
+    parts, n_catalog = [ppmi], 0
+    if catalog is not None:
+        for which in ("aisle", "department"):
+            codes = catalog.attribute_codes(train.item_ids, which)
+            known = codes >= 0
+            if not known.any():
+                continue
+            _, column = np.unique(codes[known], return_inverse=True)
+            width = int(column.max()) + 1
+            parts.append(sparse.csr_matrix(
+                (np.full(int(known.sum()), CATALOG_WEIGHT, dtype=np.float32),
+                 (np.flatnonzero(known), column)), shape=(n_items, width),
+            ))
+            n_catalog += width
+    return sparse.hstack(parts).tocsr().astype(np.float32), len(context_items), n_catalog
+
+
+# --- the autoencoder ---------------------------------------------------------------------------
+class EmbedSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dim: int = Field(64, ge=1, le=1024, description="size of a product vector")
+    epochs: int = Field(10, ge=1, le=10_000, description="passes over the products")
+    context: int = Field(4096, ge=1, description="most frequent products the PPMI rows use")
+    hidden: int = Field(256, ge=1, le=8192, description="width of the hidden layer")
+    noise: float = Field(0.2, ge=0.0, lt=1.0, description="share of inputs zeroed (denoising)")
+    lr: float = Field(1e-3, gt=0.0, description="learning rate (AdamW)")
+    batch_size: int = Field(256, ge=1, description="products per step")
+    seed: int = Field(0, description="random seed")
+
+
+def train_autoencoder(
+    inputs: sparse.csr_matrix, settings: EmbedSettings, ctx: FitContext,
+) -> tuple[np.ndarray, list[float]]:
+    """Fit the denoising autoencoder; returns (I x dim) codes and the loss of every epoch.
+
+    The loss is the squared reconstruction error per product (rows have unit scale). Input
+    rows stay sparse through the first layer (a row has a few dozen non-zeros among thousands
+    of columns); only the reconstruction is dense.
+    """
+    import torch
+    from torch import nn
+
+    from basketcli.engine.batches import epoch_order
+    from basketcli.engine.trainer import prepare_torch
+
+    device = prepare_torch(ctx, settings.seed)
+    width = inputs.shape[1]
+    first = nn.Linear(width, settings.hidden).to(device)
+    encoder = nn.Sequential(nn.ReLU(), nn.Linear(settings.hidden, settings.dim)).to(device)
+    decoder = nn.Sequential(nn.Linear(settings.dim, settings.hidden), nn.ReLU(),
+                            nn.Linear(settings.hidden, width)).to(device)
+    params = [*first.parameters(), *encoder.parameters(), *decoder.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=1e-5)
+    n_rows = inputs.shape[0]
+
+    def encode(rows: np.ndarray, noise: float) -> tuple[torch.Tensor, sparse.csr_matrix]:
+        batch = inputs[rows].tocoo()
+        values = torch.from_numpy(batch.data)
+        if noise > 0:
+            values = values * (torch.rand(values.shape) >= noise)
+        index = torch.from_numpy(np.vstack([batch.row, batch.col]).astype(np.int64))
+        sparse_rows = torch.sparse_coo_tensor(index, values, batch.shape).to(device)
+        hidden = torch.sparse.mm(sparse_rows, first.weight.T) + first.bias
+        return encoder(hidden), batch
+
+    losses: list[float] = []
+    steps = -(-n_rows // settings.batch_size)
+    with ctx.progress("embedding", settings.epochs * steps) as task:
+        for epoch in range(settings.epochs):
+            order = epoch_order(n_rows, settings.seed, epoch)
+            total = 0.0
+            for lo in range(0, n_rows, settings.batch_size):
+                rows = order[lo:lo + settings.batch_size]
+                codes, batch = encode(rows, settings.noise)
+                clean = torch.from_numpy(batch.toarray()).to(device)
+                loss = ((decoder(codes) - clean) ** 2).sum(dim=1).mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += float(loss) * len(rows)
+                task.advance(1, epoch=epoch + 1, loss=total / (lo + len(rows)))
+            losses.append(total / max(n_rows, 1))
+            if not np.isfinite(losses[-1]):
+                raise ConfigError("the autoencoder diverged (loss is NaN); lower its lr")
+            ctx.log(f"epoch {epoch + 1}/{settings.epochs}  loss {losses[-1]:.5f}")
+    codes = np.zeros((n_rows, settings.dim), dtype=np.float32)
+    with torch.inference_mode():
+        for lo in range(0, n_rows, 4096):
+            rows = np.arange(lo, min(lo + 4096, n_rows))
+            codes[rows] = encode(rows, 0.0)[0].float().cpu().numpy()
+    # Remove the direction every product shares, so cosine similarity compares what tells
+    # products apart.
+    return codes - codes.mean(axis=0, keepdims=True), losses
+
+
+# --- the command -------------------------------------------------------------------------------
+class Neighbour(BaseModel):
+    product_id: int
+    name: str | None = None
+    similarity: float
+
+
+class EmbedResult(BaseModel):
+    out: str
+    products: int
+    dim: int
+    context_columns: int
+    catalog_columns: int
+    epochs: int
+    loss: float
+    losses: list[float]
+    seconds: float
+    fingerprint: str
+    query: str | None = None
+    query_id: int | None = None
+    query_name: str | None = None
+    neighbors: list[Neighbour] = []
+
+
+def embed(
+    spec: DataSpec, out: Path, settings: EmbedSettings | None = None, *,
+    neighbors: str | None = None, n_neighbors: int = 10, ctx: FitContext | None = None,
+) -> EmbedResult:
+    """Train product embeddings on the training baskets of ``spec`` and write the EV file."""
+    from basketcli.workflows import prepare
+
+    settings = settings or EmbedSettings()
+    ctx = ctx or FitContext()
+    started = time.perf_counter()
+    dataset, split = prepare(spec)
+    query_id = resolve_product(neighbors, dataset) if neighbors is not None else None
+    inputs, n_context, n_catalog = cooccurrence_inputs(split.train, settings.context,
+                                                       dataset.catalog)
+    codes, losses = train_autoencoder(inputs, settings, ctx)
+    metadata = {
+        "format": EV_FORMAT, "version": EV_VERSION, "fingerprint": dataset.fingerprint,
+        "data": dataset.spec.describe(), "dim": settings.dim, "loss": losses[-1],
+        "losses": losses, "settings": settings.model_dump(), "context_columns": n_context,
+        "catalog_columns": n_catalog, "created": now_iso(),
+    }
+    ev = EmbeddingFile(dataset.data.item_ids, codes, metadata)
+    write_ev(out, ev)
+    result = EmbedResult(
+        out=str(out), products=len(codes), dim=settings.dim, context_columns=n_context,
+        catalog_columns=n_catalog, epochs=settings.epochs, loss=losses[-1], losses=losses,
+        seconds=time.perf_counter() - started, fingerprint=dataset.fingerprint,
+    )
+    if query_id is not None:
+        names = dataset.catalog.name_of if dataset.catalog else (lambda pid: None)
+        result.query, result.query_id, result.query_name = neighbors, query_id, names(query_id)
+        result.neighbors = [Neighbour(product_id=pid, name=names(pid), similarity=sim)
+                            for pid, sim in nearest(ev, query_id, n_neighbors)]
+    return result
+
+
+def resolve_product(query: str, dataset: Dataset) -> int:
+    """A product id or name (case-insensitive, via the catalog) -> a product id in the data."""
+    text = query.strip()
+    catalog = dataset.catalog
+    if text.isdigit():
+        product_id = int(text)
+    elif catalog is None:
+        raise ConfigError(
+            f"--neighbors {query!r}: product names need a catalog; pass --catalog "
+            "products.csv, or give a product id"
+        )
+    else:
+        found = catalog.id_of(text)
+        if found is None:
+            close = catalog.closest_names(text)
+            hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else (
+                "give its exact name or its product id")
+            raise ConfigError(f"--neighbors {query!r}: no such product in {catalog.source}; {hint}")
+        product_id = found
+    item_ids = dataset.data.item_ids
+    pos = int(np.searchsorted(item_ids, product_id))
+    if pos >= len(item_ids) or item_ids[pos] != product_id:
+        raise DataError(
+            f"--neighbors {query!r}: product {product_id} is never bought in "
+            f"{dataset.spec.describe()}; choose a product from the data"
+        )
+    return product_id

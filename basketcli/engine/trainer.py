@@ -1,0 +1,343 @@
+"""The training loop every torch model shares.
+
+AdamW with weight decay on the weight matrices, a learning-rate schedule (warm-up then cosine
+decay per step, or halving on a validation plateau), gradient clipping, early stopping on a
+validation metric with the best weights kept, a checkpoint after every epoch and resume from
+it. The example order of an epoch depends only on (seed, epoch) and the torch RNG state is
+checkpointed, so a resumed CPU run ends exactly where an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from basketcli.engine.batches import epoch_order
+from basketcli.engine.checkpoints import (
+    BEST_FILE,
+    CHECKPOINT_FILE,
+    CHECKPOINT_FORMAT,
+    has_checkpoint,
+    load_torch,
+    save_torch,
+)
+from basketcli.errors import ArtifactError, ConfigError
+from basketcli.protocol import FitContext
+
+SCHEDULERS = ("cosine", "plateau", "none")
+MIN_LR_FACTOR = 0.05  # the cosine schedule ends at this fraction of the peak rate
+PROGRESS_EVERY = 10  # steps between progress-bar refreshes
+# Validation metrics kept in the history (besides the monitored one), prefixed "valid_".
+HISTORY_METRICS = ("recall@10", "ndcg@10", "phr@10", "f1_micro", "basket_f1")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The engine's knobs; models fill them from their config (``from_config``)."""
+
+    epochs: int = 3
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler: str = "cosine"
+    warmup: float = 0.05  # fraction of all steps spent warming up (cosine only)
+    grad_clip: float | None = 1.0
+    patience: int | None = None  # epochs without improvement before stopping
+    monitor: str = "ndcg@10"
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, config: Any) -> TrainSettings:
+        """Take every setting the model's config defines; the rest keep their defaults."""
+        names = [f for f in cls.__dataclass_fields__ if hasattr(config, f)]
+        return cls(**{name: getattr(config, name) for name in names})
+
+
+@dataclass
+class TrainOutcome:
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_metric: float | None
+    epochs_run: int
+    stopped_early: bool
+    resumed_from_epoch: int | None
+    seconds: float
+    device: str
+
+    def info(self, monitor: str) -> dict[str, Any]:
+        return {
+            "epochs_run": self.epochs_run, "best_epoch": self.best_epoch,
+            f"best_valid_{monitor}": self.best_metric, "stopped_early": self.stopped_early,
+            "resumed_from_epoch": self.resumed_from_epoch, "train_seconds": self.seconds,
+            "device": self.device,
+        }
+
+
+@dataclass
+class _Progress:
+    """What a checkpoint carries besides the torch objects."""
+
+    epoch: int = 0  # epochs finished
+    best_metric: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    stopped: bool = False
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+# --- set-up ------------------------------------------------------------------------------------
+def resolve_device(requested: str | None) -> torch.device:
+    """auto -> cuda when available, else cpu; an unavailable device is a one-line error."""
+    text = (requested or "auto").strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"--device {requested}: no CUDA device is available to this torch "
+                f"({torch.__version__}); use --device cpu or auto"
+            )
+        try:
+            device = torch.device(text)
+        except RuntimeError:
+            raise ConfigError(f"--device {requested!r}: expected cuda or cuda:N") from None
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"--device {requested}: only {torch.cuda.device_count()} CUDA device(s) here"
+            )
+        return device
+    raise ConfigError(f"--device {requested!r}: expected auto, cpu or cuda")
+
+
+def prepare_torch(ctx: FitContext, seed: int) -> torch.device:
+    """Device, thread count and seeds for a fit; call before building the network."""
+    device = resolve_device(ctx.device)
+    torch.set_num_threads(max(1, int(ctx.n_threads)))
+    torch.manual_seed(seed)
+    return device
+
+
+def make_optimizer(module: torch.nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
+    """AdamW; biases, norms and embedding tables are not decayed."""
+    tables = {id(m.weight) for m in module.modules() if isinstance(m, torch.nn.Embedding)}
+    decay, plain = [], []
+    for param in module.parameters():
+        if param.requires_grad:
+            (decay if param.ndim >= 2 and id(param) not in tables else plain).append(param)
+    groups = [{"params": decay, "weight_decay": settings.weight_decay},
+              {"params": plain, "weight_decay": 0.0}]
+    groups = [g for g in groups if g["params"]]
+    try:  # the fused kernel is several times faster on CPU and CUDA
+        return torch.optim.AdamW(groups, lr=settings.lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(groups, lr=settings.lr)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, total_steps: int):
+    if settings.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5,
+                                                          patience=0)
+    if settings.scheduler == "cosine":
+        warmup = max(1, int(settings.warmup * total_steps))
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return 0.1 + 0.9 * step / warmup
+            progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+            return MIN_LR_FACTOR + (1 - MIN_LR_FACTOR) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if settings.scheduler == "none":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    raise ConfigError(f"scheduler {settings.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
+
+
+def _copy_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+# --- the loop ----------------------------------------------------------------------------------
+class Trainer:
+    """Runs ``epochs`` passes of ``batch_loss`` over shuffled examples, validating after each.
+
+    ``batch_loss(example_indices)`` returns the mean loss of those examples (the model builds
+    its batch from them); ``validate()`` returns validation metrics (higher is better) with the
+    module in eval mode. With ``ctx.work_dir`` set, every epoch ends with an atomic checkpoint
+    there, and ``ctx.resume`` continues from it.
+    """
+
+    def __init__(self, module: torch.nn.Module, settings: TrainSettings, ctx: FitContext,
+                 device: torch.device) -> None:
+        self.module, self.settings, self.ctx, self.device = module, settings, ctx, device
+        self.work_dir = Path(ctx.work_dir) if ctx.work_dir is not None else None
+
+    def fit(
+        self, n_examples: int, batch_loss: Callable[[np.ndarray], torch.Tensor],
+        validate: Callable[[], dict[str, float]] | None = None,
+    ) -> TrainOutcome:
+        s = self.settings
+        steps = math.ceil(n_examples / s.batch_size)
+        optimizer = make_optimizer(self.module, s)
+        scheduler = make_scheduler(optimizer, s, total_steps=max(1, steps * s.epochs))
+        state = _Progress()
+        best_weights: dict[str, torch.Tensor] | None = None
+        resumed_from = None
+        if self.ctx.resume and has_checkpoint(self.work_dir):
+            state, best_weights = self._restore(optimizer, scheduler)
+            resumed_from = state.epoch
+            self.ctx.log(f"resuming after epoch {state.epoch} of {s.epochs}")
+        started = time.perf_counter()
+        while state.epoch < s.epochs and not state.stopped:
+            epoch = state.epoch
+            epoch_started = time.perf_counter()
+            loss, metrics = self._run_epoch(epoch, steps, n_examples, batch_loss, validate,
+                                            optimizer, scheduler)
+            row: dict[str, float] = {
+                "epoch": epoch + 1, "train_loss": loss, "lr": optimizer.param_groups[0]["lr"],
+            }
+            improved = True
+            if metrics is not None:
+                value = self._monitored(metrics)
+                for key in dict.fromkeys((s.monitor, *HISTORY_METRICS)):
+                    if key in metrics:
+                        row[f"valid_{key}"] = float(metrics[key])
+                improved = state.best_metric is None or value > state.best_metric
+                if improved:
+                    state.best_metric, state.best_epoch, state.bad_epochs = value, epoch + 1, 0
+                else:
+                    state.bad_epochs += 1
+                if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    scheduler.step(value)
+                if s.patience is not None and state.bad_epochs >= s.patience:
+                    state.stopped = True
+            else:
+                state.best_epoch = epoch + 1
+            if improved:
+                best_weights = _copy_state(self.module)
+                if self.work_dir is not None:
+                    save_torch(self.work_dir / BEST_FILE, best_weights)
+            row["seconds"] = time.perf_counter() - epoch_started
+            state.history.append(row)
+            state.epoch = epoch + 1
+            if self.work_dir is not None:
+                self._checkpoint(state, optimizer, scheduler)
+            self.ctx.log(_epoch_line(row, s, improved and metrics is not None))
+        if best_weights is not None:
+            self.module.load_state_dict(best_weights)
+        return TrainOutcome(
+            history=state.history, best_epoch=state.best_epoch, best_metric=state.best_metric,
+            epochs_run=state.epoch, stopped_early=state.stopped, resumed_from_epoch=resumed_from,
+            seconds=time.perf_counter() - started, device=str(self.device),
+        )
+
+    def _run_epoch(self, epoch, steps, n_examples, batch_loss, validate, optimizer, scheduler):
+        s = self.settings
+        order = epoch_order(n_examples, s.seed, epoch)
+        per_step = not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.module.train()
+        total = torch.zeros((), device=self.device)
+        total_rows = shown = 0
+        description = f"epoch {epoch + 1}/{s.epochs}"
+        with self.ctx.progress(description, steps + (1 if validate else 0)) as task:
+            for step in range(steps):
+                index = order[step * s.batch_size:(step + 1) * s.batch_size]
+                optimizer.zero_grad(set_to_none=True)
+                loss = batch_loss(index)
+                loss.backward()
+                if s.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(params, s.grad_clip)
+                optimizer.step()
+                if per_step:
+                    scheduler.step()
+                total += loss.detach() * len(index)
+                total_rows += len(index)
+                if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == steps:
+                    mean = float(total) / total_rows
+                    if not math.isfinite(mean):
+                        raise ConfigError(
+                            f"training diverged (loss is {mean}) in epoch {epoch + 1}; "
+                            "lower lr or raise grad_clip"
+                        )
+                    task.advance(step + 1 - shown, loss=mean)
+                    shown = step + 1
+            metrics = None
+            if validate is not None:
+                self.module.eval()
+                with torch.inference_mode():
+                    metrics = validate()
+                self.module.train()
+                task.advance(1, loss=float(total) / max(total_rows, 1),
+                             **{s.monitor: self._monitored(metrics)})
+        return float(total) / max(total_rows, 1), metrics
+
+    def _monitored(self, metrics: dict[str, float]) -> float:
+        if self.settings.monitor not in metrics:
+            raise ConfigError(
+                f"monitor {self.settings.monitor!r} is not a validation metric; "
+                f"choose one of {', '.join(metrics)}"
+            )
+        return float(metrics[self.settings.monitor])
+
+    # --- checkpoints ---------------------------------------------------------------------------
+    def _checkpoint(self, state: _Progress, optimizer, scheduler) -> None:
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "settings": asdict(self.settings),
+            "model": self.module.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "progress": asdict(state),
+        }
+        save_torch(self.work_dir / CHECKPOINT_FILE, payload)
+
+    def _restore(self, optimizer, scheduler) -> tuple[_Progress, dict[str, torch.Tensor] | None]:
+        path = self.work_dir / CHECKPOINT_FILE
+        payload = load_torch(path, map_location=self.device)
+        if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+            raise ArtifactError(f"{path}: not a basket checkpoint; train again with --force")
+        if payload.get("settings") != asdict(self.settings):
+            raise ArtifactError(
+                f"{path}: made with other training settings; resume with the same settings "
+                "or train again with --force"
+            )
+        try:
+            self.module.load_state_dict(payload["model"])
+            optimizer.load_state_dict(payload["optimizer"])
+            scheduler.load_state_dict(payload["scheduler"])
+            torch.set_rng_state(payload["torch_rng"].cpu())
+            if payload["cuda_rng"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state_all([t.cpu() for t in payload["cuda_rng"]])
+            state = _Progress(**payload["progress"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0][:120]
+            raise ArtifactError(
+                f"{path}: does not fit this model ({reason}); train again with --force"
+            ) from None
+        best = None
+        if state.best_epoch > 0:
+            best_path = self.work_dir / BEST_FILE
+            best = load_torch(best_path, map_location=self.device) if best_path.is_file() else None
+            if best is None:
+                raise ArtifactError(f"{best_path}: missing; train again with --force")
+        return state, best
+
+
+def _epoch_line(row: dict[str, float], settings: TrainSettings, best: bool) -> str:
+    parts = [f"epoch {int(row['epoch'])}/{settings.epochs}", f"loss {row['train_loss']:.5f}"]
+    key = f"valid_{settings.monitor}"
+    if key in row:
+        parts.append(f"{settings.monitor} {row[key]:.4f}" + (" (best)" if best else ""))
+    parts.append(f"{row['seconds']:.1f} s")
+    return "  ".join(parts)

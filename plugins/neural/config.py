@@ -1,0 +1,54 @@
+"""Hyperparameters shared by the neural models (defaults from the original report)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from basketcli.metrics import METRIC_KEYS
+from basketcli.protocol import ModelConfig
+
+
+class NeuralConfig(ModelConfig):
+    # --- network
+    n_orders: int = Field(5, ge=1, le=100, description="past orders the sequence model reads")
+    embedding_dim: int = Field(
+        64, ge=1, le=4096, description="product embedding size (an EV file must have this size)")
+    order_hidden: int = Field(
+        128, ge=1, le=4096, description="size of an order vector and of the GRU state")
+    n_layers: int = Field(2, ge=1, le=8, description="GRU layers")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout rate")
+    max_order_items: int = Field(
+        64, ge=1, description="products of one order the encoder reads (first in cart order)")
+    repeat_signal: bool = Field(
+        True, description="feed the customer's purchase frequency and recency of each product "
+        "(whole history) into the prediction; false reproduces the original design")
+    repeat_hidden: int = Field(32, ge=1, le=1024, description="width of the repeat scorer")
+    embeddings: str | None = Field(
+        None, description="EV file (from 'basket embed') to initialise product embeddings")
+    freeze_embeddings: bool = Field(
+        False, description="keep EV-initialised embeddings fixed instead of fine-tuning them")
+    # --- training
+    epochs: int = Field(3, ge=1, le=10_000, description="passes over the training examples")
+    batch_size: int = Field(16, ge=1, description="examples per optimiser step")
+    lr: float = Field(1e-3, gt=0.0, le=10.0, description="peak learning rate (AdamW)")
+    weight_decay: float = Field(1e-4, ge=0.0, description="AdamW weight decay of weight matrices")
+    scheduler: Literal["cosine", "plateau", "none"] = Field(
+        "cosine", description="learning-rate schedule: warm-up + cosine decay per step, "
+        "halving on a validation plateau, or constant")
+    warmup: float = Field(0.05, ge=0.0, lt=1.0, description="share of steps warming up (cosine)")
+    grad_clip: float | None = Field(1.0, gt=0.0, description="max gradient norm (none: off)")
+    pos_weight: float = Field(5.0, gt=0.0, description="BCE weight of a purchased product")
+    monitor: str = Field("ndcg@10", description="validation metric for early stopping")
+    patience: int | None = Field(
+        2, ge=1, description="epochs without improvement before stopping (none: never stop)")
+    threshold: float = Field(
+        0.4, ge=0.0, le=1.0, description="probability above which a product is predicted")
+
+    @field_validator("monitor")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in METRIC_KEYS:
+            raise ValueError(f"unknown metric; choose one of {', '.join(METRIC_KEYS)}")
+        return value

@@ -1,0 +1,207 @@
+"""NeuralBasketModel: the BasketModel side of the neural predictors (fit, score, save, load).
+
+torch is imported inside the methods only, so importing a neural plugin module stays light.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from basketcli.artifacts import atomic_write_npz, load_npz
+from basketcli.data.basket_data import BasketData
+from basketcli.engine.batches import (
+    basket_lines,
+    last_order_windows,
+    padded_baskets,
+    sliding_examples,
+    whole_histories,
+)
+from basketcli.errors import ArtifactError, DataError
+from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig
+from plugins.neural.config import NeuralConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from basketcli.data.split import EvalSet
+
+WEIGHTS_FILE = "model.pt"
+META_FILE = "model.npz"
+WEIGHTS_FORMAT = 1
+
+
+class NeuralBasketModel(BasketModel):
+    """Order encoder + GRU over the last orders + FC head, with the customer's repeat signal.
+
+    Subclasses choose the order encoder (``encoder``: "cnn" or "attention").
+    """
+
+    Config: ClassVar[type[ModelConfig]] = NeuralConfig
+    gives_probabilities = True
+    reads_last_orders: ClassVar[int | None] = None  # the repeat signal reads whole histories
+    encoder: ClassVar[str] = "cnn"
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        # Without the repeat signal the model sees only the last n_orders orders (predict warns
+        # about longer histories).
+        self.reads_last_orders = None if cfg.repeat_signal else cfg.n_orders  # type: ignore[misc]
+        self.net: Any = None
+        self.n_items = 0
+        self.device: Any = "cpu"
+
+    # --- the network ---------------------------------------------------------------------------
+    def _network(self, n_items: int):
+        from plugins.neural.features import N_FEATURES
+        from plugins.neural.modules import NextBasketNet
+
+        cfg = self.config
+        return NextBasketNet(
+            n_items, encoder=self.encoder, embedding_dim=cfg.embedding_dim,
+            hidden=cfg.order_hidden, n_layers=cfg.n_layers, dropout=cfg.dropout,
+            kernel_size=getattr(cfg, "kernel_size", 3), heads=getattr(cfg, "attn_heads", 4),
+            n_repeat_features=N_FEATURES if cfg.repeat_signal else 0,
+            repeat_hidden=cfg.repeat_hidden,
+        )
+
+    def _inputs(self, data: BasketData, starts: np.ndarray, ends: np.ndarray) -> tuple:
+        """Network inputs for the histories ``starts[r]:ends[r]`` (global order indices)."""
+        import torch
+
+        cfg = self.config
+        windows = last_order_windows(starts, ends, cfg.n_orders)
+        arrays = [padded_baskets(data, windows, cfg.max_order_items)]
+        if cfg.repeat_signal:
+            from plugins.neural.features import repeat_features
+
+            arrays += repeat_features(data, starts, ends)
+        return tuple(torch.from_numpy(a).to(self.device) for a in arrays)
+
+    # --- fit -----------------------------------------------------------------------------------
+    def fit(self, train: BasketData, valid: EvalSet | None, ctx: FitContext) -> FitReport:
+        import torch
+
+        from basketcli.engine.trainer import Trainer, TrainSettings, prepare_torch
+
+        cfg = self.config
+        starts, targets = sliding_examples(train)
+        if len(targets) == 0:
+            raise DataError(
+                "no customer has two orders before the validation target, so there is nothing "
+                f"to train {self.name} on; use data with longer histories"
+            )
+        self.device = prepare_torch(ctx, cfg.seed)
+        self.n_items = train.n_items
+        self.net = self._network(train.n_items)
+        info: dict[str, Any] = {"examples": int(len(targets))}
+        if cfg.embeddings:
+            info["embeddings"] = self._load_embeddings(train.item_ids)
+        self.net.to(self.device)
+        info["parameters"] = int(sum(p.numel() for p in self.net.parameters()))
+        pos_weight = torch.tensor(cfg.pos_weight, device=self.device)
+
+        def batch_loss(index: np.ndarray) -> torch.Tensor:
+            logits = self.net(*self._inputs(train, starts[index], targets[index]))
+            rows, items = basket_lines(train, targets[index])
+            truth = torch.zeros_like(logits)
+            truth[torch.from_numpy(rows).to(self.device),
+                  torch.from_numpy(items).to(self.device)] = 1.0
+            return torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, truth, pos_weight=pos_weight)
+
+        validate = None
+        if valid is not None and valid.n_users:
+            from basketcli.evaluation import Variant, evaluate_model
+
+            def validate() -> dict[str, float]:
+                return evaluate_model(self, valid, [Variant(threshold=cfg.threshold)])[0].metrics
+
+        settings = TrainSettings.from_config(cfg)
+        outcome = Trainer(self.net, settings, ctx, self.device).fit(len(targets), batch_loss,
+                                                                     validate)
+        self.net.eval()
+        return FitReport(info={**info, **outcome.info(cfg.monitor)}, history=outcome.history)
+
+    def _load_embeddings(self, item_ids: np.ndarray) -> dict[str, Any]:
+        import torch
+        from basketcli.embedding import align_vectors, read_ev
+
+        cfg = self.config
+        vectors, covered = align_vectors(read_ev(Path(cfg.embeddings)), item_ids,
+                                         cfg.embedding_dim, source=cfg.embeddings)
+        weight = self.net.item_embedding.weight
+        with torch.no_grad():
+            rows = torch.from_numpy(np.flatnonzero(covered) + 1)
+            weight[rows] = torch.from_numpy(vectors[covered])
+        if cfg.freeze_embeddings:
+            weight.requires_grad_(False)
+        return {"file": str(cfg.embeddings), "covered": int(covered.sum()),
+                "frozen": cfg.freeze_embeddings}
+
+    # --- score ---------------------------------------------------------------------------------
+    def score(self, histories: BasketData) -> np.ndarray:
+        import torch
+
+        if self.net is None:
+            raise ArtifactError(f"model {self.name} has no weights yet; fit or load it first")
+        if histories.n_items != self.n_items:
+            raise ArtifactError(
+                f"model {self.name} was trained on {self.n_items} products, the data has "
+                f"{histories.n_items}; use the data it was trained on"
+            )
+        self.net.eval()
+        starts, ends = whole_histories(histories)
+        with torch.inference_mode():
+            logits = self.net(*self._inputs(histories, starts, ends))
+            return torch.sigmoid(logits).float().cpu().numpy()
+
+    # --- persistence ---------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        from basketcli.engine.checkpoints import save_torch
+
+        if self.net is None:
+            raise ArtifactError(f"model {self.name} has no weights to save; fit it first")
+        directory = Path(directory)
+        save_torch(directory / WEIGHTS_FILE,
+                   {k: v.detach().cpu() for k, v in self.net.state_dict().items()})
+        atomic_write_npz(directory / META_FILE, {
+            "format": np.array(WEIGHTS_FORMAT), "n_items": np.array(self.n_items),
+        })
+
+    @classmethod
+    def load(cls, directory: Path, config: ModelConfig) -> NeuralBasketModel:
+        import torch
+
+        from basketcli.engine.checkpoints import load_torch
+
+        directory = Path(directory)
+        model = cls(config)
+        meta = load_npz(directory / META_FILE)
+        try:
+            n_items = int(meta["n_items"])
+            if int(meta["format"]) != WEIGHTS_FORMAT:
+                raise ValueError
+        except (KeyError, ValueError, TypeError):
+            raise ArtifactError(
+                f"{directory / META_FILE}: not a {cls.name} model file; train the model again"
+            ) from None
+        state = load_torch(directory / WEIGHTS_FILE)
+        if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+            raise ArtifactError(
+                f"{directory / WEIGHTS_FILE}: not a state_dict of tensors; train the model again"
+            )
+        net = model._network(n_items)
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[0][:120]
+            raise ArtifactError(
+                f"{directory / WEIGHTS_FILE}: the weights do not fit {cls.name} with this config "
+                f"({reason}); train the model again"
+            ) from None
+        model.net, model.n_items, model.device = net.eval(), n_items, torch.device("cpu")
+        return model

@@ -1,0 +1,161 @@
+"""The torch networks: order encoders, the GRU over orders, the prediction head, the repeat
+scorer, and the model that joins them."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class OrderEncoderCNN(nn.Module):
+    """Products of one order -> embeddings -> Conv1d -> AdaptiveMaxPool1d -> one vector."""
+
+    def __init__(self, embedding_dim: int, hidden: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(embedding_dim, hidden, kernel_size, padding="same")
+        self.pool = nn.AdaptiveMaxPool1d(1)
+
+    def forward(self, embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """embedded (N, L, d), mask (N, L) True where an item is -> (N, hidden)."""
+        x = torch.relu(self.conv(embedded.transpose(1, 2)))
+        # After ReLU every value is >= 0, so zeroing the padding leaves the max of the real
+        # items unchanged and gives an empty order the zero vector.
+        x = x.masked_fill(~mask[:, None, :], 0.0)
+        return self.pool(x).squeeze(-1)
+
+
+class OrderEncoderAttention(nn.Module):
+    """Products of one order -> embeddings -> multi-head self-attention -> masked mean pool."""
+
+    def __init__(self, embedding_dim: int, hidden: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.project = nn.Linear(embedding_dim, hidden)
+        self.attention = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.project(embedded)
+        padding = ~mask
+        # An empty order would mask every key (NaN attention): let it attend to its padding;
+        # the pooling below ignores the result anyway.
+        padding[:, 0] &= mask.any(dim=1)
+        attended, _ = self.attention(x, x, x, key_padding_mask=padding, need_weights=False)
+        x = self.norm(x + attended)
+        weights = mask.to(x.dtype).unsqueeze(-1)
+        return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+class OrderSequenceGRU(nn.Module):
+    """A GRU over the last orders' vectors (oldest first); returns the final state."""
+
+    def __init__(self, hidden: int, n_layers: int, dropout: float) -> None:
+        super().__init__()
+        self.gru = nn.GRU(hidden, hidden, num_layers=n_layers, batch_first=True,
+                          dropout=dropout if n_layers > 1 else 0.0)
+
+    def forward(self, orders: torch.Tensor) -> torch.Tensor:
+        output, _ = self.gru(orders)
+        return output[:, -1]
+
+
+class PredictionHead(nn.Module):
+    """FC layers from the customer state to one logit per product."""
+
+    def __init__(self, hidden: int, n_items: int, dropout: float) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_items),
+        )
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        return self.layers(state)
+
+
+class RepeatScorer(nn.Module):
+    """The repeat signal: a logit bonus for each product the customer bought before.
+
+    An MLP reads the product's frequency and recency in the whole history; a per-product bias
+    learns how repeatable the product is; a gate computed from the customer state scales the
+    bonus (a learned repeat/explore balance).
+    """
+
+    def __init__(self, n_features: int, hidden: int, state_size: int, n_items: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(hidden, 1),
+        )
+        self.item_bias = nn.Embedding(n_items, 1)
+        nn.init.zeros_(self.item_bias.weight)
+        self.gate = nn.Linear(state_size, 1)
+        nn.init.zeros_(self.gate.weight)
+        nn.init.constant_(self.gate.bias, math.log(math.e - 1.0))  # softplus(bias) = 1
+
+    def forward(self, state: torch.Tensor, rows: torch.Tensor, items: torch.Tensor,
+                features: torch.Tensor) -> torch.Tensor:
+        gate = nn.functional.softplus(self.gate(state)).squeeze(-1)
+        bonus = self.mlp(features).squeeze(-1) * gate[rows]
+        return bonus + self.item_bias(items).squeeze(-1)
+
+
+class NextBasketNet(nn.Module):
+    """Order encoder + GRU over the last orders + head, plus the optional repeat scorer."""
+
+    def __init__(
+        self, n_items: int, *, encoder: str, embedding_dim: int, hidden: int, n_layers: int,
+        dropout: float, kernel_size: int = 3, heads: int = 4, n_repeat_features: int = 0,
+        repeat_hidden: int = 32,
+    ) -> None:
+        super().__init__()
+        self.n_items, self.hidden = n_items, hidden
+        self.item_embedding = nn.Embedding(n_items + 1, embedding_dim, padding_idx=0)
+        self.embedding_dropout = nn.Dropout(dropout)
+        if encoder == "cnn":
+            self.order_encoder: nn.Module = OrderEncoderCNN(embedding_dim, hidden, kernel_size)
+        elif encoder == "attention":
+            self.order_encoder = OrderEncoderAttention(embedding_dim, hidden, heads, dropout)
+        else:
+            raise ValueError(f"unknown encoder {encoder!r}")
+        self.sequence = OrderSequenceGRU(hidden, n_layers, dropout)
+        self.head = PredictionHead(hidden, n_items, dropout)
+        self.repeat = (
+            RepeatScorer(n_repeat_features, repeat_hidden, hidden, n_items)
+            if n_repeat_features else None
+        )
+
+    def forward(self, baskets: torch.Tensor, repeat_rows: torch.Tensor | None = None,
+                repeat_items: torch.Tensor | None = None,
+                repeat_features: torch.Tensor | None = None) -> torch.Tensor:
+        """baskets (B, n_orders, L) item indices + 1 (0 = padding) -> logits (B, n_items)."""
+        batch, n_orders, width = baskets.shape
+        orders = self.encode_orders(baskets.reshape(batch * n_orders, width))
+        state = self.sequence(orders.reshape(batch, n_orders, -1))
+        logits = self.head(state)
+        if self.repeat is not None and repeat_rows is not None and repeat_rows.numel():
+            bonus = self.repeat(state, repeat_rows, repeat_items, repeat_features)
+            logits = logits.index_put((repeat_rows, repeat_items), bonus, accumulate=True)
+        return logits
+
+    def encode_orders(self, flat: torch.Tensor) -> torch.Tensor:
+        """(N, L) padded orders -> (N, hidden) order vectors; empty orders give zeros.
+
+        Orders are encoded in buckets of similar size (widths up to 4, 8, 16, ...), each
+        padded only to its own width: baskets vary from 1 to dozens of products, and padding
+        every order to the largest one would cost the encoder several times the work.
+        """
+        mask = flat > 0
+        sizes = mask.sum(dim=1)
+        bucket = torch.ceil(torch.log2(sizes.clamp(min=1).float())).long().clamp(min=2)
+        bucket = torch.where(sizes > 0, bucket, -1)
+        # One embedding lookup for the whole batch: each lookup's backward fills a gradient
+        # the size of the whole table.
+        embedded = self.embedding_dropout(self.item_embedding(flat))
+        out = embedded.new_zeros((flat.shape[0], self.hidden))
+        for level in torch.unique(bucket[bucket >= 0]).tolist():
+            rows = torch.nonzero(bucket == level).squeeze(1)
+            width = int(sizes[rows].max())
+            vectors = self.order_encoder(embedded[rows, :width], mask[rows, :width])
+            out = out.index_copy(0, rows, vectors)
+        return out
