@@ -286,16 +286,19 @@ class _Checker:
                                        f"customers, need >= {MIN_REPEAT_AUC} (rows must follow "
                                        "histories.user_ids, columns the vocabulary indices)")
 
-    def save_load(self, model: BasketModel, config: ModelConfig, histories: BasketData,
-                  before: np.ndarray, directory: Path) -> None:
+    def save_without_pickle(self, model: BasketModel, directory: Path) -> None:
+        """Save, then scan the files before anything loads them (a pickle would run code)."""
         directory.mkdir(parents=True)
         model.save(directory)
         if not any(p.is_file() for p in directory.rglob("*")):
-            self.fail("save/load", "save(directory) wrote no file")
+            self.fail("no pickle", "save(directory) wrote no file")
         pickles = find_pickles(directory)
         if pickles:
             self.fail("no pickle", "saved files need pickle to load: " + "; ".join(pickles) +
                       " (use numpy .npz, torch state_dict, XGBoost JSON/UBJ)")
+
+    def save_load(self, config: ModelConfig, histories: BasketData, before: np.ndarray,
+                  directory: Path) -> None:
         fresh_config = self.cls.Config.model_validate(config.model_dump(mode="json"))
         loaded = self.cls.load(directory, fresh_config)
         if not isinstance(loaded, self.cls):
@@ -389,8 +392,10 @@ def check_model(
             checker.new_customer(fitted, histories)
         with checker.step("repeat signal"):
             checker.repeats_rank_high(scores, split)
+        with checker.step("no pickle"):
+            checker.save_without_pickle(fitted, root / "saved")
         with checker.step("save/load"):
-            checker.save_load(fitted, config, histories, scores, root / "saved")
+            checker.save_load(config, histories, scores, root / "saved")
         with checker.step("repeatable"):
             checker.repeatable(config, split, histories, scores, root / "refit")
     return report

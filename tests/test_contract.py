@@ -22,7 +22,7 @@ from basketcli.testing import (
 from plugins.topfreq import GPTopFreq, PTopFreq
 
 ALL_CHECKS = ["class", "config", "fit", "score", "batching", "new customer", "repeat signal",
-              "save/load", "repeatable"]
+              "no pickle", "save/load", "repeatable"]
 
 # Settings that keep a check to about a second. Two epochs at a constant lr of 0.01 make the
 # neural models learn the repeat signal on the tiny data; one epoch at their default lr leaves
@@ -136,6 +136,31 @@ def test_pickled_files_are_refused():
         (directory / "model.pkl").write_bytes(pickle.dumps(self.state()))
 
     expect_failure(broken("pickler", save=save), "no pickle", "model.pkl")
+
+
+class PlantsAFile:
+    """Unpickling this creates a file: the proof that a loader ran pickle."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_malicious_pickle_is_refused_before_anything_loads_it(tmp_path):
+    marker = tmp_path / "pickle-ran"
+
+    def save(self, directory):
+        (directory / "weights.bin").write_bytes(pickle.dumps(PlantsAFile(marker)))
+
+    @classmethod
+    def load(cls, directory, config):
+        pickle.loads((directory / "weights.bin").read_bytes())
+        return cls(config)
+
+    expect_failure(broken("trojan", save=save, load=load), "no pickle", "weights.bin")
+    assert not marker.exists()
 
 
 def test_unseeded_randomness_is_found():

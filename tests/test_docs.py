@@ -213,6 +213,92 @@ def test_every_shell_block_runs_with_pip(tmp_path):
     check_shell_run(result, tmp_path, slow=True)
 
 
+# --- basket new-plugin, the guide's first command ---------------------------------------------
+def test_new_plugin_fills_in_every_name(tmp_path):
+    from basketcli.cli.new_plugin_cmd import create_plugin
+
+    folder, names, files = create_plugin("my_model", tmp_path)
+    assert folder == tmp_path / "basket-my-model"
+    assert sorted(f.as_posix() for f in files) == [
+        ".gitignore", "README.md", "basket_my_model.py", "pyproject.toml",
+        "tests/test_basket_my_model.py",
+    ]
+    project = tomllib.loads((folder / "pyproject.toml").read_text())
+    assert project["project"]["name"] == "basket-my-model"
+    assert project["project"]["entry-points"]["basketcli.models"] == {
+        "my_model": "basket_my_model:MyModel"}
+    assert project["tool"]["setuptools"]["py-modules"] == ["basket_my_model"]
+    for file in files:
+        text = (folder / file).read_text()
+        assert "remix" not in text.lower(), f"{file} still names the template"
+    assert "template-only" not in (folder / "README.md").read_text()
+    assert (names.model, names.class_name) == ("my_model", "MyModel")
+
+
+def test_new_plugin_model_meets_the_contract(tmp_path, monkeypatch):
+    import importlib
+
+    from basketcli.cli.new_plugin_cmd import create_plugin
+    from basketcli.testing import check_model
+
+    folder, _, _ = create_plugin("fresh", tmp_path)
+    monkeypatch.syspath_prepend(str(folder))
+    module = importlib.import_module("basket_fresh")
+    try:
+        report = check_model(module.Fresh, work_dir=tmp_path)
+    finally:
+        sys.modules.pop("basket_fresh", None)
+    assert report.model == "fresh" and "repeatable" in report.checks
+
+
+def test_new_plugin_refuses_an_existing_folder(invoke, tmp_path):
+    first = invoke("new-plugin", "twice", "--dir", tmp_path)
+    assert first.exit_code == 0, first.output
+    module = tmp_path / "basket-twice" / "basket_twice.py"
+    module.write_text("# edited by its author\n")
+    again = invoke("new-plugin", "twice", "--dir", tmp_path)
+    assert again.exit_code == 2
+    assert again.stderr.strip() == (
+        f"error: {tmp_path / 'basket-twice'}: already exists; choose another --dir or NAME "
+        "(nothing was overwritten)")
+    assert module.read_text() == "# edited by its author\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["basket-twice"]  # no staging left behind
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("My-Model", "use lowercase letters, digits and single underscores"),
+    ("2fast", "starting with a letter"),
+    ("double__underscore", "single underscores"),
+    ("a_name_that_is_too_long", "at most 20 characters"),
+    ("model", "its class ModelConfig would shadow ModelConfig"),
+    ("basket_data", "its class BasketData would shadow BasketData"),
+    ("tifuknn", "a model of that name is already installed (from basket)"),
+])
+def test_new_plugin_refuses_bad_names_in_one_line(invoke, tmp_path, name, reason):
+    result = invoke("new-plugin", name, "--dir", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: NAME {name!r}: ")
+    assert reason in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "out").exists()
+
+
+def test_new_plugin_refuses_a_file_as_dir(invoke, tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("")
+    result = invoke("new-plugin", "okname", "--dir", target)
+    assert result.exit_code == 2
+    assert "not a folder" in result.stderr
+
+
+def test_new_plugin_json_lists_what_it_wrote(invoke, tmp_path):
+    result = invoke("new-plugin", "listed", "--dir", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["distribution"] == "basket-listed" and payload["class_name"] == "Listed"
+    assert "basket_listed.py" in payload["files"]
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--run-python-blocks":
         run_python_blocks(Path(sys.argv[2]))
