@@ -1,0 +1,154 @@
+"""CNNGRU and AttnGRU: light imports, the repeat signal, repeatable fits, safe save/load."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import make_tiny_data
+
+from basketcli.data.basket_data import from_baskets
+from basketcli.data.split import leave_last_out
+from basketcli.errors import ArtifactError, ConfigError
+from basketcli.protocol import FitContext
+from basketcli.settings import build_config
+from plugins.attngru import AttnGRU
+from plugins.cnngru import CNNGRU
+from plugins.neural.features import FEATURE_NAMES, repeat_features
+
+torch = pytest.importorskip("torch")
+
+SMALL = {"embedding_dim": 8, "order_hidden": 16, "repeat_hidden": 8, "epochs": 2,
+         "n_layers": 1}
+MODELS = [CNNGRU, AttnGRU]
+
+
+def make(cls, **settings):
+    return cls(build_config(cls.Config, {**SMALL, **settings}, cls.name))
+
+
+@pytest.fixture(scope="module")
+def split():
+    return leave_last_out(make_tiny_data())
+
+
+def fitted(cls, split, **settings):
+    model = make(cls, **settings)
+    model.fit(split.train, split.valid, FitContext(n_threads=1))
+    return model
+
+
+def test_plugin_modules_import_without_torch():
+    code = ("import sys, plugins.cnngru, plugins.attngru; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_defaults_from_the_original_report():
+    for cls in MODELS:
+        cfg = cls.Config()
+        assert (cfg.n_orders, cfg.order_hidden, cfg.batch_size, cfg.epochs, cfg.lr) == (
+            5, 128, 16, 3, 1e-3)
+        assert (cfg.n_layers, cfg.dropout, cfg.pos_weight, cfg.threshold) == (2, 0.1, 5.0, 0.4)
+        assert cfg.repeat_signal and cfg.monitor == "ndcg@10"
+        assert cls.gives_probabilities
+    assert AttnGRU.Config().attn_heads == 4
+    assert CNNGRU().default_sizing().threshold == 0.4
+
+
+def test_reads_last_orders_follows_the_repeat_switch():
+    assert CNNGRU().reads_last_orders is None  # the repeat signal reads whole histories
+    assert make(CNNGRU, repeat_signal=False, n_orders=7).reads_last_orders == 7
+
+
+def test_bad_settings_are_config_errors():
+    with pytest.raises(ConfigError, match="lr"):
+        build_config(CNNGRU.Config, {"lr": "-0.1"}, "cnngru")
+    with pytest.raises(ConfigError, match="unknown setting 'heads'"):
+        build_config(CNNGRU.Config, {"heads": 2}, "cnngru")
+    with pytest.raises(ConfigError, match="not divisible by attn_heads"):
+        build_config(AttnGRU.Config, {"order_hidden": 10, "attn_heads": 4}, "attngru")
+    with pytest.raises(ConfigError, match="monitor"):
+        build_config(CNNGRU.Config, {"monitor": "auc"}, "cnngru")
+
+
+def test_repeat_features_by_hand():
+    data = from_baskets({1: [[10, 20], [30], [10], [99]]})
+    rows, items, feats = repeat_features(data, np.array([0]), np.array([3]))  # first 3 orders
+    named = {int(data.item_ids[i]): dict(zip(FEATURE_NAMES, f, strict=True))
+             for i, f in zip(items, feats, strict=True)}
+    assert set(named) == {10, 20, 30} and rows.tolist() == [0, 0, 0]
+    assert named[10]["share"] == pytest.approx(2 / 3)
+    assert named[10]["recency"] == pytest.approx(1.0)  # in the last basket
+    assert named[20]["recency"] == pytest.approx(1 / 3)  # two baskets ago
+    assert named[10]["decayed_0.5"] == pytest.approx((1 + 0.25) / (1 + 0.5 + 0.25))
+    assert named[20]["log_history"] == pytest.approx(np.log(4))
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_encoders_handle_empty_orders(cls):
+    from plugins.neural.features import N_FEATURES
+
+    model = make(cls)
+    net = model._network(5)
+    net.eval()
+    baskets = torch.tensor([[[0, 0], [1, 2]], [[0, 0], [0, 0]]])  # user 2: no orders at all
+    out = net(baskets, torch.tensor([0]), torch.tensor([1]), torch.zeros(1, N_FEATURES))
+    assert out.shape == (2, 5) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_fit_scores_probabilities_and_records_history(cls, split):
+    model = fitted(cls, split)
+    scores = model.score(split.test.history)
+    assert scores.shape == (split.test.n_users, split.train.n_items)
+    assert scores.dtype == np.float32 and (scores >= 0).all() and (scores <= 1).all()
+
+
+def test_same_seed_same_scores_and_save_load_round_trip(split, tmp_path):
+    first = fitted(CNNGRU, split, seed=3)
+    again = fitted(CNNGRU, split, seed=3)
+    histories = split.test.history
+    np.testing.assert_array_equal(first.score(histories), again.score(histories))
+    first.save(tmp_path)
+    loaded = CNNGRU.load(tmp_path, first.config)
+    np.testing.assert_array_equal(first.score(histories), loaded.score(histories))
+    other = fitted(CNNGRU, split, seed=4)
+    assert not np.array_equal(first.score(histories), other.score(histories))
+
+
+def test_repeat_signal_off_is_the_original_design(split):
+    model = fitted(AttnGRU, split, repeat_signal=False)
+    assert model.net.repeat is None
+    assert model.score(split.test.history).shape[0] == split.test.n_users
+
+
+def test_damaged_or_mismatched_weights_are_one_line_errors(split, tmp_path):
+    model = fitted(CNNGRU, split, epochs=1)
+    model.save(tmp_path)
+    with pytest.raises(ArtifactError, match="do not fit cnngru"):
+        CNNGRU.load(tmp_path, build_config(CNNGRU.Config, {**SMALL, "order_hidden": 32}, "c"))
+    (tmp_path / "model.pt").write_bytes(b"garbage")
+    with pytest.raises(ArtifactError, match="model.pt") as info:
+        CNNGRU.load(tmp_path, model.config)
+    assert "\n" not in info.value.message
+    (tmp_path / "model.npz").unlink()
+    with pytest.raises(ArtifactError, match="model.npz"):
+        CNNGRU.load(tmp_path, model.config)
+
+
+def test_ev_embeddings_initialise_and_freeze(split, tmp_path):
+    from basketcli.embedding import EmbeddingFile, write_ev
+
+    vectors = np.random.default_rng(0).normal(size=(split.train.n_items, 8)).astype(np.float32)
+    path = tmp_path / "ev.npz"
+    write_ev(path, EmbeddingFile(split.train.item_ids, vectors, {"dim": 8}))
+    model = make(CNNGRU, embeddings=str(path), freeze_embeddings=True, epochs=1)
+    report = model.fit(split.train, split.valid, FitContext(n_threads=1))
+    assert report.info["embeddings"]["covered"] == split.train.n_items
+    table = model.net.item_embedding.weight.detach().numpy()[1:]
+    expected = vectors / np.sqrt(np.mean(vectors ** 2))
+    np.testing.assert_allclose(table, expected, rtol=1e-6)  # frozen: unchanged by training
