@@ -2,8 +2,8 @@
 
 Input formats (product references are names or integer ids; orders oldest first):
 
-- one customer: ``[["Organic Strawberries"], ["Large Lemon", 47209], ...]`` (or an object
-  ``{"id": ..., "orders": [...]}``);
+- one customer: ``[["Organic Strawberries"], ["Large Lemon", 47209], ...]`` (its id is null),
+  or an object ``{"id": ..., "orders": [...]}``;
 - many customers: ``{"customers": {"ID": [[...], ...], ...}}``;
 - JSON Lines, one customer per line: ``{"id": "c1", "orders": [[...], ...]}`` or a bare list
   of orders (its id is the line number). Lines are read one batch at a time, so memory stays

@@ -11,6 +11,7 @@ Each model is trained on the bundled sample (or taken from --run NAME=DIR), then
   95th percentile in milliseconds.
 
     python bench/predict_speed.py [--models ptopfreq,tifuknn] [--customers 5000]
+        [--set attngru.epochs=1] [--run attngru=runs/attngru]
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def main() -> None:
     parser.add_argument("--models", default=None, help="comma-separated (default: every built-in)")
     parser.add_argument("--run", action="append", default=[], metavar="NAME=DIR",
                         help="use this trained run for NAME instead of training it")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME.KEY=VALUE",
+                        help="a training setting of one model, e.g. attngru.epochs=1")
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=50, help="one-customer timings")
     parser.add_argument("--threads", type=int, default=None, help="torch/BLAS threads")
@@ -46,6 +49,11 @@ def main() -> None:
     from basketcli.render import new_table
 
     runs = dict(item.split("=", 1) for item in args.run)
+    settings: dict[str, dict[str, str]] = {}
+    for item in args.set:
+        target, _, value = item.partition("=")
+        model, _, key = target.partition(".")
+        settings.setdefault(model, {})[key] = value
     names = (args.models.split(",") if args.models
              else [n for n in registry.list_models() if registry.get_entry(n).builtin])
     console = Console()
@@ -58,7 +66,8 @@ def main() -> None:
         orders = write_customers(Path(tmp) / "customers.jsonl", args.customers)
         for name in names:
             console.print(f"[dim]{name}...[/]")
-            table.add_row(*measure(name, runs.get(name), Path(tmp), orders, args.repeat))
+            table.add_row(*measure(name, runs.get(name), settings.get(name, {}), Path(tmp),
+                                   orders, args.repeat))
     console.print(table)
 
 
@@ -76,7 +85,9 @@ def write_customers(path: Path, n: int) -> Path:
     return path
 
 
-def measure(name: str, run: str | None, tmp: Path, orders: Path, repeat: int) -> list[str]:
+def measure(
+    name: str, run: str | None, settings: dict[str, str], tmp: Path, orders: Path, repeat: int,
+) -> list[str]:
     from basketcli import registry, workflows
     from basketcli.data.source import DataSpec
     from basketcli.errors import BasketError
@@ -93,8 +104,10 @@ def measure(name: str, run: str | None, tmp: Path, orders: Path, repeat: int) ->
         if run is None:
             started = time.perf_counter()
             run = str(tmp / name)
-            workflows.train(name, DataSpec(), {}, Path(run))
+            workflows.train(name, DataSpec(), settings, Path(run))
             note = f"trained on the sample in {time.perf_counter() - started:.0f} s"
+            if settings:
+                note += " with " + ", ".join(f"{k}={v}" for k, v in settings.items())
         started = time.perf_counter()
         predictor = load_predictor(Path(run))
         load_seconds = time.perf_counter() - started

@@ -190,3 +190,34 @@ def test_without_matplotlib_the_heat_map_is_a_rich_grid(invoke, tiny_csv, tmp_pa
     assert r.exit_code == 0, r.output
     assert "f1_micro (validation)" in r.stdout and "prior_strength \\ threshold" in r.stdout
     assert not (out / "heatmap.png").exists()
+
+
+class Flaky(GPTopFreq):
+    """GP-TopFreq whose fit fails for one prior_strength while ``failing`` says so."""
+
+    name = "flaky"
+    failing = {"prior_strength": None}
+
+    def fit(self, train, valid, ctx):
+        if self.config.prior_strength == Flaky.failing["prior_strength"]:
+            from basketcli.errors import DataError
+
+            raise DataError("simulated failure")
+        return super().fit(train, valid, ctx)
+
+
+def test_runs_finished_before_a_failure_are_kept(invoke, tiny_csv, tmp_path, fits):
+    from basketcli import registry
+
+    registry.register(Flaky)
+    out = tmp_path / "grid"
+    args = ("--model", "flaky", "--param", "prior_strength=1,2,3")
+    Flaky.failing["prior_strength"] = 2.0
+    r = run_grid(invoke, tiny_csv, out, *args)
+    assert r.exit_code == 2 and "simulated failure" in r.stderr
+    assert [p.name.split("-")[0] for p in (out / "runs").iterdir()] == ["prior_strength=1.0"]
+    Flaky.failing["prior_strength"] = None
+    r = run_grid(invoke, tiny_csv, out, *args, "--resume", "--json")
+    assert r.exit_code == 0, r.output
+    assert [f["prior_strength"] for f in fits] == [1.0, 2.0, 3.0]  # 1.0 fitted once only
+    assert len(json.loads(r.stdout)["rows"]) == 3
