@@ -212,17 +212,19 @@ def write_run_info(run_dir: Path, info: RunInfo) -> None:
     atomic_write_json(Path(run_dir) / RUN_FILE, info.model_dump(mode="json"))
 
 
-def begin_run(run_dir: Path, info: RunInfo) -> None:
+def begin_run(run_dir: Path, info: RunInfo, *, resume: bool = False) -> None:
     """Create (or take over) ``run_dir`` for a training run that writes into it as it goes.
 
     basket.json (with ``complete`` false) is in place before anything else changes, so at
     every moment the folder reads as the previous run or as an incomplete one. A run being
     replaced (``check_run_target`` allowed it) is cleared only after its basket.json says
-    incomplete.
+    incomplete; a resumed run keeps its files (the checkpoints).
     """
     run_dir = Path(run_dir)
     if run_dir.is_dir() and (run_dir / RUN_FILE).is_file():
         write_run_info(run_dir, info)
+        if resume:
+            return
         for entry in run_dir.iterdir():
             if entry.name == RUN_FILE:
                 continue

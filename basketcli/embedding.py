@@ -230,7 +230,8 @@ def train_autoencoder(
         if noise > 0:
             values = values * (torch.rand(values.shape) >= noise)
         index = torch.from_numpy(np.vstack([batch.row, batch.col]).astype(np.int64))
-        sparse_rows = torch.sparse_coo_tensor(index, values, batch.shape).to(device)
+        sparse_rows = torch.sparse_coo_tensor(index, values, batch.shape,
+                                              check_invariants=False).to(device)
         hidden = torch.sparse.mm(sparse_rows, first.weight.T) + first.bias
         return encoder(hidden), batch
 
@@ -248,7 +249,7 @@ def train_autoencoder(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += float(loss) * len(rows)
+                total += float(loss.detach()) * len(rows)
                 task.advance(1, epoch=epoch + 1, loss=total / (lo + len(rows)))
             losses.append(total / max(n_rows, 1))
             if not np.isfinite(losses[-1]):

@@ -143,13 +143,18 @@ def train(
     _check_device_name(ctx.device if ctx else "auto")
     previous = check_run_target(out, force=force, resume=resume)
     if previous is not None:
+        if previous.model != name:
+            raise ArtifactError(
+                f"{out}: the interrupted run is a {previous.model} run, not {name}; "
+                f"resume it with --model {previous.model}"
+            )
         # Resuming reuses the interrupted run's settings; --set may only repeat them.
         settings = {**previous.config, **settings}
     model = create_model(name, settings)
     config = model.config.model_dump(mode="json")
     dataset, split = prepare(spec)
     if previous is not None:
-        _check_resumable(previous, name, config, dataset, out)
+        _check_resumable(previous, config, dataset, out)
     entry = registry.get_entry(name)
     info = RunInfo(
         schema_version=SCHEMA_VERSION,
@@ -167,7 +172,7 @@ def train(
         created=previous.created if previous is not None else now_iso(),
         status="training",
     )
-    begin_run(out, info)
+    begin_run(out, info, resume=previous is not None)
     ctx = replace(ctx or FitContext(), work_dir=out, resume=previous is not None)
     try:
         report, fit_seconds = fit_model(model, dataset, split, ctx)
@@ -209,13 +214,8 @@ def _check_device_name(device: str) -> None:
 
 
 def _check_resumable(
-    previous: RunInfo, name: str, config: dict[str, Any], dataset: Dataset, out: Path
+    previous: RunInfo, config: dict[str, Any], dataset: Dataset, out: Path
 ) -> None:
-    if previous.model != name:
-        raise ArtifactError(
-            f"{out}: the interrupted run is a {previous.model} run, not {name}; "
-            f"resume it with --model {previous.model}"
-        )
     changed = sorted(k for k in set(config) | set(previous.config)
                      if config.get(k) != previous.config.get(k))
     if changed:
