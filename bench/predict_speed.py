@@ -59,8 +59,8 @@ def main() -> None:
     console = Console()
     table = new_table(f"basket predict speed ({args.customers} customers, CPU, "
                       f"{os.cpu_count()} cores)")
-    for col in ("model", "load s", "customers/s", "per CPU s", "1 customer ms (median)", "p95 ms",
-                "targets", "note"):
+    for col in ("model", "load s", "customers/s", "per CPU s", "in score()",
+                "1 customer ms (median)", "p95 ms", "targets", "note"):
         table.add_column(col, justify="left" if col in ("model", "note", "targets") else "right")
     with tempfile.TemporaryDirectory() as tmp:
         orders = write_customers(Path(tmp) / "customers.jsonl", args.customers)
@@ -112,14 +112,27 @@ def measure(
         predictor = load_predictor(Path(run))
         load_seconds = time.perf_counter() - started
     except BasketError as exc:
-        return [name, "-", "-", "-", "-", "-", "-", f"skipped: {exc.message}"]
+        return [name, "-", "-", "-", "-", "-", "-", "-", f"skipped: {exc.message}"]
 
     # Wall-clock rate, and the rate per CPU second of this process (less sensitive to other
     # jobs sharing the machine; above the wall rate when BLAS or torch use several threads).
+    score_seconds = [0.0]
+    score = predictor.model.score
+
+    def timed_score(histories):
+        started = time.perf_counter()
+        try:
+            return score(histories)
+        finally:
+            score_seconds[0] += time.perf_counter() - started
+
+    predictor.model.score = timed_score  # the share of the time spent in the model itself
     started, cpu_started = time.perf_counter(), time.process_time()
     count = write_json(predictor.predict(iter_customers(orders)), io.StringIO())
-    rate = count / (time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    rate = count / seconds
     cpu_rate = count / max(time.process_time() - cpu_started, 1e-9)
+    predictor.model.score = score
 
     first = json.loads(orders.read_text(encoding="utf-8").split("\n", 1)[0])
     one = CustomerOrders(first["id"], first["orders"], "bench")
@@ -133,8 +146,8 @@ def measure(
     p95 = sorted(timings)[max(0, int(0.95 * len(timings)) - 1)]
     met = ("ok" if rate >= BATCH_TARGET else "SLOW batch") + ", " + (
         "ok" if median < LATENCY_TARGET_MS else "SLOW single")
-    return [name, f"{load_seconds:.2f}", f"{rate:,.0f}", f"{cpu_rate:,.0f}", f"{median:.1f}",
-            f"{p95:.1f}", met, note]
+    return [name, f"{load_seconds:.2f}", f"{rate:,.0f}", f"{cpu_rate:,.0f}",
+            f"{score_seconds[0] / seconds:.0%}", f"{median:.1f}", f"{p95:.1f}", met, note]
 
 
 if __name__ == "__main__":
