@@ -255,12 +255,13 @@ def run_one(
     report, fit_seconds = fit_model(fitted, dataset, split, ctx)
     evaluations = evaluate_model(fitted, split.valid, variants)
     metrics = {variant_label(e.variant): e.metrics for e in evaluations}
-    info = _run_info(model, run, dataset, metrics, fitted, report, fit_seconds)
+    info = _run_info(model, run, dataset, metrics, report, fit_seconds)
     write_run(run_dir, info, fitted.save, force=True)
     return RunRecord(run, metrics, fitted=True)
 
 
-def _run_info(model, run, dataset, metrics, fitted, report, fit_seconds) -> RunInfo:
+def _run_info(model, run, dataset, metrics, report, fit_seconds) -> RunInfo:
+    """basket.json of a grid run: what `basket train` writes, plus the grid's own record."""
     entry = registry.get_entry(model)
     default = metrics.get(variant_label(Variant())) or next(iter(metrics.values()))
     return RunInfo(
@@ -272,8 +273,8 @@ def _run_info(model, run, dataset, metrics, fitted, report, fit_seconds) -> RunI
             dataset.catalog.names_of(dataset.data.item_ids) if dataset.catalog else None
         ),
         metrics={"validation": default}, timings={"fit_seconds": fit_seconds},
-        created=now_iso(), fit=report.info, history=report.history,
-        grid={"key": run.key, "params": run.params, "variants": metrics},
+        created=now_iso(), finished=now_iso(), status="complete", fit=report.info,
+        history=report.history, grid={"key": run.key, "params": run.params, "variants": metrics},
     )
 
 
@@ -331,10 +332,15 @@ def _check_out(out: Path, model: str, dataset: Dataset, resume: bool, force: boo
         spec = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         raise ArtifactError(f"{manifest}: corrupt; remove it or choose another --out") from None
-    if spec.get("model") != model or spec.get("data_fingerprint") != dataset.fingerprint:
+    if spec.get("model") != model:
         raise ArtifactError(
-            f"--out {out}: holds a grid of model {spec.get('model')!r} on other data than this "
-            "one; choose another --out"
+            f"--out {out}: holds a grid of model {spec.get('model')!r}, not {model}; choose "
+            "another --out"
+        )
+    if spec.get("data_fingerprint") != dataset.fingerprint:
+        raise ArtifactError(
+            f"--out {out}: holds a grid on other data (its --data differs); resume it with the "
+            "same data options or choose another --out"
         )
 
 
@@ -346,13 +352,14 @@ def grid(
     progress: ProgressFactory = silent_progress, heatmap_png: bool = True,
 ) -> GridResult:
     """Fit every combination (skipping recorded runs), pick the best on validation, test it."""
-    from basketcli.workflows import load_run, prepare
+    from basketcli.workflows import _check_device_name, load_run, prepare
 
     fixed = fixed or {}
     if sort not in METRIC_KEYS:
         raise ConfigError(f"--sort {sort!r}: not a metric; choose one of {', '.join(METRIC_KEYS)}")
     if not params:
         raise ConfigError("give at least one --param key=value[,value...]")
+    _check_device_name(device)
     plan_runs(model, params, fixed)  # every value validated before data is even read
     variants, notes = plan_variants(model, thresholds, sizings)
     out = Path(out)
