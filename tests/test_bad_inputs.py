@@ -90,7 +90,7 @@ CASES = [
     ("evaluate {b}/corrupt_state", "state.npz"),
     ("evaluate {b}/missing_state", "state.npz"),
     ("evaluate {b}/run --data {csv} --top-items 5", "vocabulary"),
-    ("train --model ptopfreq --data {csv} --out {b}/run", "already exists"),
+    ("train --model ptopfreq --data {csv} --out {b}/run", "already holds a run"),
     ("train --model ptopfreq --data {csv} --out {out} --config {b}/nothing.toml", "nothing.toml"),
     ("train --model ptopfreq --data {csv} --out {out} --config {b}/bad.toml", "bad.toml"),
     ("train --model ptopfreq --data {csv} --out {out} --config {b}/list.json", "list.json"),
