@@ -237,3 +237,14 @@ def test_curves_csv(tmp_path):
     assert lines[2] == "2,0.4,0.3"
     assert tmp_path / "curves.csv" in written
     assert write_curves(tmp_path / "none", []) == []
+
+
+def test_thread_count_honours_a_pinned_omp_num_threads(monkeypatch):
+    from basketcli.engine.trainer import thread_count
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert thread_count(FitContext(n_threads=4)) == 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert thread_count(FitContext(n_threads=4)) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    assert thread_count(FitContext(n_threads=2)) == 2

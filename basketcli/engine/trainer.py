@@ -10,6 +10,7 @@ checkpointed, so a resumed CPU run ends exactly where an uninterrupted one does.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -118,10 +119,20 @@ def resolve_device(requested: str | None) -> torch.device:
     raise ConfigError(f"--device {requested!r}: expected auto, cpu or cuda")
 
 
+def thread_count(ctx: FitContext) -> int:
+    """ctx.n_threads (the machine's cores by default), capped by OMP_NUM_THREADS when the user
+    set it: on a machine shared with other jobs, fewer threads than cores can be much faster."""
+    threads = max(1, int(ctx.n_threads))
+    pinned = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if pinned.isdigit() and int(pinned) > 0:
+        threads = min(threads, int(pinned))
+    return threads
+
+
 def prepare_torch(ctx: FitContext, seed: int) -> torch.device:
     """Device, thread count and seeds for a fit; call before building the network."""
     device = resolve_device(ctx.device)
-    torch.set_num_threads(max(1, int(ctx.n_threads)))
+    torch.set_num_threads(thread_count(ctx))
     torch.manual_seed(seed)
     return device
 

@@ -21,6 +21,9 @@ class NeuralConfig(ModelConfig):
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout rate")
     max_order_items: int = Field(
         64, ge=1, description="products of one order the encoder reads (first in cart order)")
+    head_hidden: int = Field(
+        64, ge=1, le=4096, description="width of the head's hidden layer (its last layer has "
+        "one output per product, so this sets most of the model's size and step time)")
     repeat_signal: bool = Field(
         True, description="feed the customer's purchase frequency and recency of each product "
         "(whole history) into the prediction; false reproduces the original design")

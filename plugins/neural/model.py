@@ -65,7 +65,7 @@ class NeuralBasketModel(BasketModel):
             hidden=cfg.order_hidden, n_layers=cfg.n_layers, dropout=cfg.dropout,
             kernel_size=getattr(cfg, "kernel_size", 3), heads=getattr(cfg, "attn_heads", 4),
             n_repeat_features=N_FEATURES if cfg.repeat_signal else 0,
-            repeat_hidden=cfg.repeat_hidden,
+            repeat_hidden=cfg.repeat_hidden, head_hidden=cfg.head_hidden,
         )
 
     def _inputs(self, data: BasketData, starts: np.ndarray, ends: np.ndarray) -> tuple:
@@ -128,6 +128,7 @@ class NeuralBasketModel(BasketModel):
 
     def _load_embeddings(self, item_ids: np.ndarray) -> dict[str, Any]:
         import torch
+
         from basketcli.embedding import align_vectors, read_ev
 
         cfg = self.config

@@ -63,10 +63,11 @@ class OrderSequenceGRU(nn.Module):
 class PredictionHead(nn.Module):
     """FC layers from the customer state to one logit per product."""
 
-    def __init__(self, hidden: int, n_items: int, dropout: float) -> None:
+    def __init__(self, hidden: int, n_items: int, dropout: float, width: int | None = None) -> None:
         super().__init__()
+        width = width or hidden
         self.layers = nn.Sequential(
-            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_items),
+            nn.Linear(hidden, width), nn.ReLU(), nn.Dropout(dropout), nn.Linear(width, n_items),
         )
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
@@ -106,7 +107,7 @@ class NextBasketNet(nn.Module):
     def __init__(
         self, n_items: int, *, encoder: str, embedding_dim: int, hidden: int, n_layers: int,
         dropout: float, kernel_size: int = 3, heads: int = 4, n_repeat_features: int = 0,
-        repeat_hidden: int = 32,
+        repeat_hidden: int = 32, head_hidden: int | None = None,
     ) -> None:
         super().__init__()
         self.n_items, self.hidden = n_items, hidden
@@ -119,7 +120,7 @@ class NextBasketNet(nn.Module):
         else:
             raise ValueError(f"unknown encoder {encoder!r}")
         self.sequence = OrderSequenceGRU(hidden, n_layers, dropout)
-        self.head = PredictionHead(hidden, n_items, dropout)
+        self.head = PredictionHead(hidden, n_items, dropout, head_hidden)
         self.repeat = (
             RepeatScorer(n_repeat_features, repeat_hidden, hidden, n_items)
             if n_repeat_features else None
