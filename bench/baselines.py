@@ -53,7 +53,7 @@ def main() -> None:
 
     from rich.console import Console
 
-    console = Console()
+    console = Console(width=max(Console().width, 110))  # the table is wider than 80 columns
     source = data_source(args.size, args.users, args.data_dir or default_data_dir())
     warm_cache(source)
     rows = []
@@ -130,25 +130,25 @@ def render(size: str, source: str, rows: list[dict]):
     from basketcli.render import new_table
 
     table = new_table(f"baselines, size {size} ({os.cpu_count()} cores)")
-    columns = ("model", "fit s", "score s", "fit+score s", "peak GiB", "target", "met",
-               "evaluate s", "recall@10", "ndcg@10")
+    columns = ("model", "fit s", "score s", "total s", "peak GiB", "met", "eval s",
+               "recall@10", "ndcg@10")
     for col in columns:
-        table.add_column(col, justify="left" if col in ("model", "target", "met") else "right")
+        table.add_column(col, justify="left" if col in ("model", "met") else "right")
     for row in rows:
         total = row["fit"] + row["score"]
         met = total < SECONDS_TARGET and row["peak"] / (1 << 30) < PEAK_TARGET_GIB
         table.add_row(
             row["model"], f"{row['fit']:.1f}", f"{row['score']:.1f}", f"{total:.1f}",
-            gib(row["peak"]), f"< {SECONDS_TARGET:g} s, < {PEAK_TARGET_GIB:g} GiB",
-            "yes" if met else "NO",
+            gib(row["peak"]), "yes" if met else "NO",
             f"{row['evaluate']:.1f}" if "evaluate" in row else "-",
             f"{row['recall@10']:.4f}" if "recall@10" in row else "-",
             f"{row['ndcg@10']:.4f}" if "ndcg@10" in row else "-",
         )
     first = rows[0]
     table.caption = (
-        f"{first['users']:,} customers scored over {first['products']:,} products "
-        f"(data loaded from the cache in {first['load']:.1f} s): {source}"
+        f"target: fit + score < {SECONDS_TARGET:g} s and peak < {PEAK_TARGET_GIB:g} GiB; "
+        f"eval s: the metrics on top of the scores. {first['users']:,} customers, "
+        f"{first['products']:,} products (cached data loaded in {first['load']:.1f} s): {source}"
     )
     return table
 

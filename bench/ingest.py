@@ -49,7 +49,7 @@ def main() -> None:
 
     from rich.console import Console
 
-    console = Console()
+    console = Console(width=max(Console().width, 110))  # the table is wider than 80 columns
     source = data_source(args.size, args.users, args.data_dir or default_data_dir())
     files = csv_files(source)
     for path in files:  # warm the page cache: every step reads from memory, not disk

@@ -1,0 +1,42 @@
+"""The scale benchmarks run at their small size and print their tables (the full size is a
+benchmark, run by hand: python bench/ingest.py --size full)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench-data")
+
+
+def run(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+        timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_ingest_small(data_dir):
+    out = run("ingest.py", "--size", "small", "--users", "400", "--data-dir", str(data_dir))
+    assert "ingest, size small" in out
+    for step in ("bare pyarrow read_csv", "ingest, cold cache", "load from cache"):
+        assert step in out
+    assert "400 customers" in out
+
+
+def test_baselines_small(data_dir):
+    out = run("baselines.py", "--size", "small", "--users", "400", "--data-dir", str(data_dir),
+              "--set", "tifuknn.exact_pool=100")  # the clustered neighbour search, too
+    assert "baselines, size small" in out
+    assert "ptopfreq" in out and "tifuknn" in out and "recall@10" in out
+    assert "400 customers" in out
