@@ -205,14 +205,16 @@ def build_candidates(
     cols.update(_product_columns(stats, item))
     cols.update(_user_columns(hist, pairs, n_orders, user))
     cols.update(_catalog_columns(hist, n_orders, aisle, department, user, item))
-    features = np.column_stack([cols[name] for name in FEATURE_NAMES]).astype(np.float32)
+    features = np.empty((len(user), len(FEATURE_NAMES)), dtype=np.float32)
+    for column, name in enumerate(FEATURE_NAMES):
+        features[:, column] = cols[name]
     return Candidates(user=user, item=item, features=features)
 
 
 def labels(candidates: Candidates, target: BasketData) -> np.ndarray:
     """1.0 where the candidate product is in the customer's target basket, else 0.0."""
     n_items = np.int64(max(target.n_items, 1))
-    wanted = np.unique(target.line_user() * n_items + target.items)
+    wanted = _sorted_unique(target.line_user() * n_items + target.items)
     keys = candidates.user * n_items + candidates.item
     return _is_in(keys, wanted).astype(np.float32)
 
@@ -242,6 +244,16 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 def _group_sum(pairs: _Pairs, values: np.ndarray) -> np.ndarray:
     return np.bincount(pairs.group, weights=values, minlength=len(pairs.starts))
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (numpy's hash-based unique is far slower on these keys)."""
+    values = np.sort(values)
+    if len(values) == 0:
+        return values
+    keep = np.ones(len(values), dtype=bool)
+    keep[1:] = values[1:] != values[:-1]
+    return values[keep]
 
 
 def _is_in(keys: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
@@ -365,9 +377,11 @@ def _group_order_share(
     groups, compact = np.unique(codes, return_inverse=True)
     n_groups = np.int64(len(groups))
     # Distinct (order, group) pairs, then orders per (customer, group).
-    order_group = np.unique(hist.line_order() * n_groups + compact[hist.items])
+    order_group = _sorted_unique(hist.line_order() * n_groups + compact[hist.items])
     user_group = hist.order_user()[order_group // n_groups] * n_groups + order_group % n_groups
-    keys, counts = np.unique(user_group, return_counts=True)
+    user_group = np.sort(user_group)
+    keys = _sorted_unique(user_group)
+    counts = np.diff(np.append(np.searchsorted(user_group, keys), len(user_group)))
     wanted = user * n_groups + compact[item]
     pos = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
     found = (keys[pos] == wanted) if len(keys) else np.zeros(len(user), dtype=bool)
