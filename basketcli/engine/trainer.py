@@ -266,7 +266,7 @@ class Trainer:
                 loss = batch_loss(index)
                 loss.backward()
                 if s.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(params, s.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(params, s.grad_clip, foreach=True)
                 optimizer.step()
                 if per_step:
                     scheduler.step()
