@@ -23,7 +23,12 @@ import numpy as np
 from basketcli.data.basket_data import BasketData
 
 # Bump when a feature is added, removed, reordered or changes meaning: saved runs record it.
-FEATURE_SET_VERSION = 1
+FEATURE_SET_VERSION = 2  # 2: undefined values are MISSING, not NaN
+# Undefined values (the gap of a product bought once, days without days_since_prior, aisles
+# without a catalog) become MISSING. Every real feature value is >= 0, so a tree separates them
+# as it would NaN, and with no NaN XGBoost keeps its quantised matrix dense: 1 byte per cell
+# instead of a 4-byte bin id plus row pointers (RSS 1.17 instead of 1.78 GiB for 8.4 M rows).
+MISSING = -1.0
 RECENT_ORDERS = 5  # window of up_recent_share
 DECAY = 0.8  # per-order decay of up_decayed_count
 
@@ -37,9 +42,9 @@ FEATURES: dict[str, str] = {
     "up_streak": "consecutive orders holding it in the run that ends at its last purchase",
     "up_recent_share": f"share of the customer's last {RECENT_ORDERS} orders that hold it",
     "up_decayed_count": f"sum over orders holding it of {DECAY}^(orders placed since)",
-    "up_mean_gap": "mean orders between consecutive purchases (NaN if bought once)",
+    "up_mean_gap": "mean orders between consecutive purchases (undefined if bought once)",
     "up_overdue": "(up_orders_since_last + 1) / up_mean_gap: >1 means due",
-    "up_mean_cart_position": "mean add-to-cart position (NaN without cart positions)",
+    "up_mean_cart_position": "mean add-to-cart position (undefined without cart positions)",
     "up_mean_cart_share": "mean add-to-cart position / basket size",
     # product (population statistics of the histories being scored)
     "p_basket_share": "share of all customers' history baskets that hold the product",
@@ -52,10 +57,10 @@ FEATURES: dict[str, str] = {
     "u_last_basket": "size of the latest basket",
     "u_distinct_products": "number of distinct products bought",
     "u_reorder_ratio": "share of the customer's order lines that repeat an earlier purchase",
-    "u_mean_days": "mean days between orders (NaN without days_since_prior)",
+    "u_mean_days": "mean days between orders (undefined without days_since_prior)",
     "u_last_dow": "day of week of the latest order (stands in for the target's, unknown)",
     "u_last_hour": "hour of the latest order (stands in for the target's, unknown)",
-    # catalog (NaN without a catalog)
+    # catalog (undefined without a catalog)
     "aisle": "the product's aisle id",
     "department": "the product's department id",
     "ua_order_share": "share of the customer's orders holding any product of its aisle",
@@ -208,6 +213,7 @@ def build_candidates(
     features = np.empty((len(user), len(FEATURE_NAMES)), dtype=np.float32)
     for column, name in enumerate(FEATURE_NAMES):
         features[:, column] = cols[name]
+    np.nan_to_num(features, copy=False, nan=MISSING)
     return Candidates(user=user, item=item, features=features)
 
 

@@ -18,6 +18,7 @@ from basketcli.sizing import SizingRule
 from plugins.features import (
     FEATURE_NAMES,
     FEATURES,
+    MISSING,
     ProductStats,
     build_candidates,
     item_attributes,
@@ -58,7 +59,7 @@ def test_hand_computed_features():
     assert f["up_orders_since_last"][one] == 0 and f["up_streak"][one] == 2
     assert f["up_orders_since_last"][two] == 3 and f["up_streak"][two] == 1
     assert f["up_decayed_count"][one] == pytest.approx(1 + 0.8 + 0.8**3)
-    assert f["up_mean_gap"][one] == pytest.approx(1.5) and np.isnan(f["up_mean_gap"][two])
+    assert f["up_mean_gap"][one] == pytest.approx(1.5) and f["up_mean_gap"][two] == MISSING
     assert f["up_recent_share"][two] == pytest.approx(1 / 4)  # 4 orders < the window of 5
     assert f["u_orders"][one] == 4 and f["u_distinct_products"][one] == 3
     assert f["u_mean_basket"][one] == pytest.approx(6 / 4)
@@ -66,8 +67,9 @@ def test_hand_computed_features():
     assert f["p_basket_share"][two] == pytest.approx(3 / 6)
     assert f["p_reorder_rate"][two] == pytest.approx(1 / 3)
     assert f["p_repeat_buyer_share"][two] == pytest.approx(1 / 2)
-    # No days, cart positions or catalog in this data: those features are NaN, not made up.
-    assert np.isnan(f["up_days_since_last"]).all() and np.isnan(f["aisle"]).all()
+    # No days, cart positions or catalog in this data: those features are missing, not made up.
+    assert (f["up_days_since_last"] == MISSING).all() and (f["aisle"] == MISSING).all()
+    assert not np.isnan(rows.features).any()
 
 
 def test_days_since_last_and_catalog_features(catalog_path):
@@ -96,7 +98,7 @@ def test_explore_candidates_are_popular_products_never_bought():
     bought_by_first = set(data.item_ids[rows.item[rows.user == 0]].tolist())
     assert bought_by_first == {1, 2, 3}  # 2 and 3 are the most popular
     explore = row_of(rows, 0, 1)
-    assert f["up_orders"][explore] == 0 and np.isnan(f["up_orders_since_last"][explore])
+    assert f["up_orders"][explore] == 0 and f["up_orders_since_last"][explore] == MISSING
     keys = rows.user * data.n_items + rows.item
     assert (np.diff(keys) > 0).all()  # sorted, no duplicate (customer, product)
 
