@@ -7,6 +7,7 @@ XGBoost's native allocations live; tracemalloc would miss them), plus the whole 
 (``ru_maxrss``, which also covers loading the data).
 
     python bench/xgboost_fit.py [--data sample] [--threads 2] [--repeat 1] [--set key=value ...]
+    python bench/xgboost_fit.py --data SYNTH_FOLDER --log-every 10  # scale (basket data synth)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import os
 import resource
 import statistics
+import sys
 import threading
 import time
 from pathlib import Path
@@ -53,6 +55,33 @@ class PeakRss:
         self.peak = max(self.peak, rss_bytes())
 
 
+class RoundLog:
+    """A progress factory that writes a line to stderr every ``every`` steps (long runs)."""
+
+    def __init__(self, every: int) -> None:
+        self.every, self.steps, self.started = every, 0, time.perf_counter()
+
+    def __call__(self, description: str, total: int | None = None) -> RoundLog:
+        self.description, self.total, self.steps = description, total, 0
+        return self
+
+    def advance(self, steps: int = 1, **info: object) -> None:
+        self.steps += steps
+        if self.every and self.steps % self.every == 0:
+            extra = " ".join(f"{k}={v:.5f}" if isinstance(v, float) else f"{k}={v}"
+                             for k, v in info.items())
+            print(f"{time.perf_counter() - self.started:8.1f}s {self.description} "
+                  f"{self.steps}/{self.total} {extra} rss={mib(rss_bytes())}", file=sys.stderr)
+
+    def __enter__(self) -> RoundLog:
+        print(f"{time.perf_counter() - self.started:8.1f}s {self.description} started "
+              f"rss={mib(rss_bytes())}", file=sys.stderr)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
 def mib(n_bytes: float) -> str:
     return f"{n_bytes / 2**20:,.0f} MiB"
 
@@ -63,6 +92,8 @@ def main() -> None:
     parser.add_argument("--catalog", type=Path, default=None, help="products.csv (aisles)")
     parser.add_argument("--threads", type=int, default=2, help="XGBoost threads")
     parser.add_argument("--repeat", type=int, default=1, help="fits to time (median shown)")
+    parser.add_argument("--log-every", type=int, default=0, metavar="N",
+                        help="write a line to stderr every N boosting rounds (long runs)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="xgboost setting (repeatable)")
     args = parser.parse_args()
@@ -81,6 +112,9 @@ def main() -> None:
     for _ in range(args.repeat):
         model = workflows.create_model("xgboost", settings)
         ctx = FitContext(catalog=dataset.catalog, n_threads=args.threads)
+        if args.log_every:
+            ctx.progress = RoundLog(args.log_every)
+            ctx.log = lambda message: print(message, file=sys.stderr)
         with PeakRss() as peak:
             wall, cpu = time.perf_counter(), time.process_time()
             report = model.fit(split.train, split.valid, ctx)
