@@ -259,8 +259,6 @@ class TifuKNN(BasketModel):
 
     # --- scoring -------------------------------------------------------------------------------
     def score(self, histories: BasketData) -> np.ndarray:
-        from scipy import sparse
-
         cfg = self.config
         own = user_vectors(histories, cfg).astype(np.float32)
         tiebreak = 1e-9 * self.popularity / max(self.popularity.max(initial=0.0), 1.0)
@@ -272,13 +270,12 @@ class TifuKNN(BasketModel):
             mixed = np.zeros((hi - lo, histories.n_items), dtype=np.float32)
             nbrs = self.neighbours(query, histories.user_ids[lo:hi])
             if nbrs.shape[1] and cfg.alpha < 1:
-                rows = np.repeat(np.arange(hi - lo), nbrs.shape[1])
-                select = sparse.csr_matrix(
-                    (np.full(rows.size, 1.0 / nbrs.shape[1], dtype=np.float32),
-                     (rows, nbrs.ravel())),
-                    shape=(hi - lo, self.pool.shape[0]),
-                )
-                (select @ self.pool).toarray(out=mixed)
+                # Neighbour mean, one customer at a time: their k pool rows, transposed, times
+                # 1/k. Neighbours in ascending order, float32: the additions of a sparse
+                # (selection @ pool) product in the same order, without building its output.
+                weights = np.full(nbrs.shape[1], 1.0 / nbrs.shape[1], dtype=np.float32)
+                for row, found in enumerate(np.sort(nbrs, axis=1)):
+                    mixed[row] = self.pool[found].T @ weights
                 mixed *= np.float32(1 - cfg.alpha)
             coo = query.tocoo()
             mixed[coo.row, coo.col] += coo.data * np.float32(cfg.alpha)

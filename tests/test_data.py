@@ -315,3 +315,22 @@ def test_parse_memory():
 def test_max_memory_is_not_recorded():
     spec = DataSpec(max_memory=1 << 30)
     assert "max_memory" not in spec.model_dump()
+
+
+def test_csv_is_read_block_by_block(instacart, tmp_path, monkeypatch):
+    """Tiny blocks (many batches per file) give the same arrays as one block."""
+    import basketcli.data.frames as frames
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    pd.DataFrame({"user_id": rng.integers(1, 50, n), "order_number": rng.integers(1, 6, n),
+                  "product_id": rng.integers(1, 90, n),
+                  "add_to_cart_order": rng.integers(1, 9, n)}).to_csv(tmp_path / "long.csv",
+                                                                      index=False)
+    whole = [load(instacart), load(tmp_path / "long.csv")]
+    monkeypatch.setattr(frames, "BLOCK_BYTES", 1024)
+    blocks = [raw_to_baskets(frames.read_raw(DataSpec(source=str(p))))
+              for p in (instacart, tmp_path / "long.csv")]
+    for a, b in zip(whole, blocks, strict=True):
+        for name, array in a.arrays().items():
+            assert np.array_equal(array, b.arrays()[name], equal_nan=True), name
