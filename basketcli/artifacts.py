@@ -224,6 +224,10 @@ def begin_run(run_dir: Path, info: RunInfo, *, resume: bool = False) -> None:
     if run_dir.is_dir() and (run_dir / RUN_FILE).is_file():
         write_run_info(run_dir, info)
         if resume:
+            # Temporary files of writes a crash cut short (atomic writes rename them when done).
+            for entry in run_dir.glob(".*.tmp"):
+                if entry.is_file():
+                    entry.unlink(missing_ok=True)
             return
         for entry in run_dir.iterdir():
             if entry.name == RUN_FILE:

@@ -172,3 +172,36 @@ def test_resume_refusals(invoke, tiny_csv, tmp_path, monkeypatch):
                   "--resume").exit_code == 0
     r = invoke("train", "--model", "cnngru", "--data", tiny_csv, "--out", run, "--resume")
     one_line_error(r, "already complete")
+
+
+@pytest.mark.slow  # a subprocess that imports torch: several seconds even on a quiet machine
+def test_sigkill_during_training_then_resume(invoke, tiny_csv, tmp_path):
+    """A crash (SIGKILL) mid-training leaves an incomplete run that --resume finishes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    settings = [*NEURAL, "--set", "epochs=4", "--set", "patience=none"]
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    assert invoke("train", "--model", "cnngru", "--data", tiny_csv, *settings,
+                  "--out", straight).exit_code == 0
+    command = [sys.executable, "-c", "from basketcli.cli import main; main()", "train",
+               "--model", "cnngru", "--data", str(tiny_csv), *settings, "--out", str(run)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "COLUMNS": "200"})
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoint.pt").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    info = read_run_info(run, allow_incomplete=True)
+    if info.complete:  # the whole run finished before the kill landed: nothing to resume
+        return
+    one_line_error(invoke("evaluate", str(run)), "incomplete")
+    r = invoke("train", "--model", "cnngru", "--data", tiny_csv, "--out", run, "--resume")
+    assert r.exit_code == 0, r.output
+    assert read_run_info(run).metrics == read_run_info(straight).metrics
+    assert not list(run.glob(".*.tmp"))

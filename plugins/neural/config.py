@@ -22,8 +22,8 @@ class NeuralConfig(ModelConfig):
     max_order_items: int = Field(
         64, ge=1, description="products of one order the encoder reads (first in cart order)")
     head_hidden: int = Field(
-        64, ge=1, le=4096, description="width of the head's hidden layer (its last layer has "
-        "one output per product, so this sets most of the model's size and step time)")
+        64, ge=1, le=4096, description="width of the head's hidden layer (the last layer "
+        "holds head_hidden weights per product: most of the model's size)")
     repeat_signal: bool = Field(
         True, description="feed the customer's purchase frequency and recency of each product "
         "(whole history) into the prediction; false reproduces the original design")
