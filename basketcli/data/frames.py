@@ -368,19 +368,15 @@ def _duplicate_order(order_ids: np.ndarray, path: Path) -> None:
 
 
 def _read_long_file(path: Path, spec: DataSpec):
-    import pandas as pd
 
     if path.suffix.lower() == ".csv":
         check_budget("long", [], [path], spec.max_memory)
-        frame = _read_long_csv(path, spec)
+        frame = _read_long_columns(path, spec, csv_header(path), _csv_batches)
     else:
         if path.stat().st_size == 0:
             raise DataError(f"{path}: the file is empty")
         check_budget("parquet", [], [path], spec.max_memory)
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow's errors for non-parquet bytes vary by version
-            raise DataError(f"{path}: cannot read Parquet ({_first_line(exc)})") from None
+        frame = _read_long_columns(path, spec, _parquet_header(path), _parquet_batches)
     renames = {spec.user_col: "user_id", spec.item_col: "product_id"}
     frame = frame.rename(columns=renames)
     hint = "rename columns with --user-col/--item-col/--order-col/--time-col"
@@ -424,11 +420,11 @@ def _read_long_file(path: Path, spec: DataSpec):
     return frame[[c for c in keep if c in frame.columns]]
 
 
-def _read_long_csv(path: Path, spec: DataSpec):
-    """Only the columns a long file can use, streamed into compact arrays, as a frame."""
+def _read_long_columns(path: Path, spec: DataSpec, header: list[str], batches):
+    """Only the columns a long file can use, read block by block into compact arrays, as a
+    frame (a large file is never held twice: file table and frame)."""
     import pandas as pd
 
-    header = csv_header(path)
     ids = {spec.user_col, spec.item_col}
     orders = {spec.order_col or "order_number", "order_id"}
     times = {spec.time_col or "timestamp"}
@@ -441,22 +437,42 @@ def _read_long_csv(path: Path, spec: DataSpec):
             kinds[name] = "float"
     if not kinds:
         return pd.DataFrame(columns=header)
-    return pd.DataFrame(_stream_raw(path, kinds), copy=False)
+    return pd.DataFrame(_stream_raw(path, kinds, batches), copy=False)
 
 
-def _stream_raw(path: Path, kinds: dict[str, str]) -> dict[str, object]:
-    """Columns of a CSV read block by block: "float" ones as float64 (NaN when not numeric),
-    "raw" ones as their own type (numbers as numpy arrays, text as Python objects)."""
-    import pyarrow as pa
+def _csv_batches(path: Path, columns: list[str]):
     import pyarrow.csv as pacsv
 
-    parts: dict[str, list] = {c: [] for c in kinds}
+    return pacsv.open_csv(
+        path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+        convert_options=pacsv.ConvertOptions(include_columns=columns),
+    )
+
+
+def _parquet_header(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
     try:
-        reader = pacsv.open_csv(
-            path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
-            convert_options=pacsv.ConvertOptions(include_columns=list(kinds)),
-        )
-        for batch in reader:
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    except Exception as exc:  # pyarrow's errors for non-parquet bytes vary by version
+        raise DataError(f"{path}: cannot read Parquet ({_first_line(exc)})") from None
+
+
+def _parquet_batches(path: Path, columns: list[str]):
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).iter_batches(batch_size=1 << 20, columns=columns)
+
+
+def _stream_raw(path: Path, kinds: dict[str, str], batches) -> dict[str, object]:
+    """Columns read block by block: "float" ones as float64 (NaN when not numeric), "raw" ones
+    as their own type (numbers and times as numpy arrays, text as Python objects)."""
+    import pyarrow as pa
+
+    parts: dict[str, list] = {c: [] for c in kinds}
+    kind_of_file = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
+    try:
+        for batch in batches(path, list(kinds)):
             for name, kind in kinds.items():
                 column = batch.column(name)
                 if kind == "float":
@@ -467,7 +483,7 @@ def _stream_raw(path: Path, kinds: dict[str, str]) -> dict[str, object]:
                 else:
                     parts[name].append(np.array(column.to_pylist(), dtype=object))
     except Exception as exc:  # pyarrow's errors for malformed rows and odd encodings
-        raise DataError(f"{path}: cannot parse CSV ({_first_line(exc)})") from None
+        raise DataError(f"{path}: cannot read {kind_of_file} ({_first_line(exc)})") from None
     out: dict[str, object] = {}
     for name, chunks in parts.items():
         if not chunks:
