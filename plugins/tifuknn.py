@@ -75,6 +75,12 @@ def user_vectors(histories: BasketData, cfg: TifuKNNConfig):
     return histories.user_item_counts(order_weights=weights)
 
 
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(s, s + c)`` for every (s, c), without a Python loop."""
+    ends = np.cumsum(counts)
+    return np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts - starts, counts)
+
+
 def _row_sq_norms(matrix) -> np.ndarray:
     return np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel()
 
@@ -247,15 +253,19 @@ class TifuKNN(BasketModel):
         at = np.minimum(np.searchsorted(self.pool_user_ids[order], query_user_ids),
                         len(order) - 1)
         rows = np.where(self.pool_user_ids[order[at]] == query_user_ids, order[at], -1)
-        query = query.tocsr()
-        pool = self.pool
-        for i in np.flatnonzero(rows >= 0):
-            q = slice(query.indptr[i], query.indptr[i + 1])
-            p = slice(pool.indptr[rows[i]], pool.indptr[rows[i] + 1])
-            if not (np.array_equal(query.indices[q], pool.indices[p])
-                    and np.array_equal(query.data[q], pool.data[p])):
-                rows[i] = -1
-        return rows
+        # Same vector: same length, then the same indices and values, entry by entry.
+        query, pool = query.tocsr(), self.pool
+        lengths = np.diff(query.indptr)
+        known = np.flatnonzero(rows >= 0)
+        known = known[lengths[known] == np.diff(pool.indptr)[rows[known]]]
+        at_query = _ranges(query.indptr[known], lengths[known])
+        at_pool = _ranges(pool.indptr[rows[known]], lengths[known])
+        differs = ((query.indices[at_query] != pool.indices[at_pool])
+                   | (query.data[at_query] != pool.data[at_pool]))
+        owner = np.repeat(np.arange(len(known)), lengths[known])
+        same = np.zeros(len(rows), dtype=bool)
+        same[known[np.bincount(owner[differs], minlength=len(known)) == 0]] = True
+        return np.where(same, rows, -1)
 
     # --- scoring -------------------------------------------------------------------------------
     def score(self, histories: BasketData) -> np.ndarray:
@@ -273,9 +283,7 @@ class TifuKNN(BasketModel):
                 # Neighbour mean, one customer at a time: their k pool rows, transposed, times
                 # 1/k. Neighbours in ascending order, float32: the additions of a sparse
                 # (selection @ pool) product in the same order, without building its output.
-                weights = np.full(nbrs.shape[1], 1.0 / nbrs.shape[1], dtype=np.float32)
-                for row, found in enumerate(np.sort(nbrs, axis=1)):
-                    mixed[row] = self.pool[found].T @ weights
+                self._neighbour_means(np.sort(nbrs, axis=1), mixed)
                 mixed *= np.float32(1 - cfg.alpha)
             coo = query.tocoo()
             mixed[coo.row, coo.col] += coo.data * np.float32(cfg.alpha)
@@ -285,6 +293,27 @@ class TifuKNN(BasketModel):
                 np.add(mixed[block], tiebreak[None, :], out=out[lo + block.start:lo + block.stop],
                        casting="unsafe")
         return out
+
+    def _neighbour_means(self, nbrs: np.ndarray, out: np.ndarray) -> None:
+        """out[r] = mean of the pool rows nbrs[r] (sorted), as float32 column sums in row order.
+
+        The rows of the whole batch are gathered at once; each customer's block, transposed,
+        times 1/k is a sparse matrix-vector product written straight into its dense row.
+        """
+        from scipy import sparse
+
+        k = nbrs.shape[1]
+        weights = np.full(k, 1.0 / k, dtype=np.float32)
+        gathered = self.pool[nbrs.ravel()]
+        indptr = gathered.indptr
+        for row in range(len(nbrs)):
+            lo, hi = indptr[row * k], indptr[(row + 1) * k]
+            block = sparse.csc_matrix(
+                (gathered.data[lo:hi], gathered.indices[lo:hi],
+                 indptr[row * k : (row + 1) * k + 1] - lo),
+                shape=(out.shape[1], k), copy=False,
+            )
+            out[row] = block @ weights
 
     def state(self) -> dict[str, np.ndarray]:
         pool = self.pool.tocsr()
