@@ -55,3 +55,70 @@ def test_npz_holding_an_object_array_is_refused(ptopfreq_run, tmp_path):
 def test_run_file_is_plain_json(ptopfreq_run):
     info = json.loads((ptopfreq_run / "basket.json").read_text())
     assert info["complete"] is True and info["model"] == "ptopfreq"
+
+
+NEURAL_FAST = ["--set", "embedding_dim=8", "--set", "order_hidden=16", "--set", "repeat_hidden=8",
+               "--set", "n_layers=1", "--set", "epochs=1", "--set", "head_hidden=8"]
+
+
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory):
+    """One small saved run per model family whose files are read on load."""
+    from typer.testing import CliRunner
+
+    from basketcli.cli import app
+    from tests.conftest import make_tiny_data
+
+    root = tmp_path_factory.mktemp("runs")
+    data = make_tiny_data()
+    rows = ["user_id,order_number,product_id"]
+    for u in range(data.n_users):
+        for n, basket in enumerate(data.product_ids_of(u), start=1):
+            rows += [f"{data.user_ids[u]},{n},{p}" for p in basket]
+    csv = root / "tiny.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    runs = {}
+    for model, extra in {"cnngru": NEURAL_FAST,
+                         "xgboost": ["--set", "n_estimators=5", "--set", "max_depth=2"]}.items():
+        runs[model] = root / model
+        result = CliRunner().invoke(app, ["train", "--model", model, "--data", str(csv),
+                                          "--out", str(runs[model]), *extra])
+        assert result.exit_code == 0, result.output
+    return runs
+
+
+@pytest.mark.parametrize(("model", "filename"), [
+    ("cnngru", "model.pt"), ("cnngru", "model.npz"), ("xgboost", "model.ubj"),
+    ("xgboost", "state.npz"),
+])
+def test_pickle_planted_in_a_model_file_is_refused(trained_runs, tmp_path, model, filename):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_runs[model], run)
+    assert (run / filename).is_file(), sorted(p.name for p in run.iterdir())
+    marker = tmp_path / "pwned"
+    plant(run / filename, marker)
+    with pytest.raises(BasketError):
+        load_run(run)
+    assert not marker.exists()
+
+
+def test_pickle_planted_in_a_resume_checkpoint_is_refused(tmp_path):
+    from basketcli.engine.checkpoints import load_torch
+
+    marker = tmp_path / "pwned"
+    plant(tmp_path / "checkpoint.pt", marker)
+    with pytest.raises(BasketError):
+        load_torch(tmp_path / "checkpoint.pt")
+    assert not marker.exists()
+
+
+def test_pickle_planted_as_an_ev_file_is_refused(tmp_path):
+    from basketcli.embedding import read_ev
+
+    marker = tmp_path / "pwned"
+    plant(tmp_path / "ev.npz", marker)
+    with pytest.raises(BasketError):
+        read_ev(tmp_path / "ev.npz")
+    assert not marker.exists()
