@@ -10,6 +10,7 @@ from basketcli.data.prepare import load_dataset
 from basketcli.data.source import DataSpec
 from basketcli.errors import BasketError
 
+FIXTURE_OK = [HealthCheck.function_scoped_fixture]  # tmp_path is reused: each example overwrites
 HEADERS = ["user_id,order_number,product_id", "user_id,timestamp,product_id",
            "user_id,order_id,timestamp,product_id", "user_id,product_id", "a,b,c", ""]
 CELLS = st.one_of(st.integers(-5, 50).map(str), st.sampled_from(["", "x", "1.5", "nan", "2024-01-0",
@@ -37,7 +38,7 @@ def load(path):
     return dataset
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=FIXTURE_OK)
 @given(csv_texts())
 def test_random_csv_is_data_or_one_line_error(tmp_path, text):
     path = tmp_path / "orders.csv"
@@ -45,7 +46,7 @@ def test_random_csv_is_data_or_one_line_error(tmp_path, text):
     load(path)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE_OK)
 @given(st.binary(max_size=300))
 def test_random_bytes_as_parquet_or_csv(tmp_path, content):
     for name in ("orders.parquet", "orders.csv"):
@@ -54,7 +55,7 @@ def test_random_bytes_as_parquet_or_csv(tmp_path, content):
         load(path)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE_OK)
 @given(st.lists(st.tuples(st.integers(-3, 5), st.integers(-2, 6), st.one_of(
     st.integers(-1, 30), st.just(None))), max_size=40))
 def test_random_parquet_tables(tmp_path, rows):
