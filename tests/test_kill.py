@@ -59,3 +59,26 @@ def test_sigkill_during_train_leaves_a_consistent_run(tmp_path, tiny_csv, seed):
         assert info.config["k"] in (before.config["k"], 3)
     leftovers = [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")]
     assert set(leftovers) <= {"run", "tiny.csv"}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sigkill_during_grid_keeps_finished_runs_and_resume_completes(tmp_path, tiny_csv, seed):
+    import json
+
+    out = tmp_path / "grid"
+    args = ["grid", "--model", "tifuknn", "--param", "k=2,3,4,5", "--param", "alpha=0.7,0.9",
+            "--data", str(tiny_csv), "--jobs", "1", "--out", str(out)]
+    run_and_kill(args, delay=random.Random(seed).uniform(1.0, 6.0))
+    if (out / "grid.json").exists():
+        json.loads((out / "grid.json").read_text())  # complete, never half-written
+    runs = out / "runs"
+    for run in (runs.iterdir() if runs.exists() else []):
+        if run.name.startswith("."):
+            continue  # a temporary folder of the killed run, never read
+        try:
+            read_run_info(run)
+        except ArtifactError as exc:
+            assert "incomplete" in exc.message or "not a basket run" in exc.message, exc.message
+    done = subprocess.run([*BASKET, *args, "--resume", "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["rows"]) == 8
