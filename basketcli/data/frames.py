@@ -207,7 +207,14 @@ def _as_int64(column, path: Path, name: str) -> np.ndarray:
             return values.astype(np.int64)
     values = column.to_pylist()
     bad = next(v for v in values if not _is_integer(v))
-    raise DataError(f"{path}: column {name} must hold integers, found {bad!r}")
+    raise DataError(f"{path}: column {name} must hold integers, found {_shown(bad)}")
+
+
+def _shown(value) -> str:
+    """A bad cell as a message shows it."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "an empty cell"
+    return repr(value)
 
 
 def _is_integer(value) -> bool:
@@ -522,6 +529,6 @@ def _check_integer(frame, column: str, path: Path, shown: str | None = None) -> 
     if bad.any():
         example = values[bad].iloc[0]
         raise DataError(
-            f"{path}: column {shown or column} must hold integers, found {example!r}"
+            f"{path}: column {shown or column} must hold integers, found {_shown(example)}"
         )
     frame[column] = numeric.astype("int64")

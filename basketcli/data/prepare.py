@@ -1,4 +1,4 @@
-"""Long frame of order lines -> BasketData, vectorised; cached on disk by source fingerprint."""
+"""Orders and lines as read -> BasketData, vectorised; cached on disk by source fingerprint."""
 
 from __future__ import annotations
 
@@ -268,7 +268,10 @@ def load_baskets(spec: DataSpec, use_cache: bool = True) -> BasketData:
             return data
         except (OSError, ValueError, KeyError, TypeError, DataError):
             pass  # a damaged cache is rebuilt, never trusted
-    data = raw_to_baskets(read_raw(spec))
+    raw = read_raw(spec)
+    if raw.n_lines == 0:
+        raise DataError(f"{spec.source}: holds no order lines (or none that match an order)")
+    data = raw_to_baskets(raw)
     if use_cache:
         with contextlib.suppress(OSError):  # a read-only cache folder only costs speed
             data.save_npz(cached)
