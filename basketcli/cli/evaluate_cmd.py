@@ -41,7 +41,8 @@ def evaluate_command(
     set_: SetOpt = None, config: ConfigOpt = None, threshold: ThresholdOpt = 0.5,
     sizing: SizingOpt = None, device: DeviceOpt = "auto",
     importance: Annotated[bool, typer.Option(
-        "--importance", help="also print the model's top features (models that have them)")] = False,
+        "--importance", help="also print the model's top features (models that have them)",
+    )] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Print a model's metrics on the test targets (fit now with --model, or a saved RUN_DIR)."""

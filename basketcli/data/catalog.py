@@ -55,7 +55,8 @@ class Catalog:
         return self._by_name.get(normalize_name(name))  # type: ignore[attr-defined]
 
     def closest_names(self, name: str, n: int = 3) -> list[str]:
-        keys = difflib.get_close_matches(normalize_name(name), self._by_name.keys(), n=n, cutoff=0.6)  # type: ignore[attr-defined]
+        names = self._by_name.keys()  # type: ignore[attr-defined]
+        keys = difflib.get_close_matches(normalize_name(name), names, n=n, cutoff=0.6)
         return [self.name_of(self._by_name[k]) for k in keys]  # type: ignore[attr-defined]
 
     def attribute_codes(self, product_ids: np.ndarray, which: str) -> np.ndarray:
