@@ -89,10 +89,10 @@ def evaluate_model(
             # Products above the threshold for probabilistic models; a ranker's top 10 otherwise.
             predicted = (
                 scores >= variant.threshold if model.gives_probabilities
-                else select_basket(scores, RANKING_BASKET)
+                else _basket(scores, ranked, RANKING_BASKET)
             )
             acc.counts.add(predicted, target)
-            acc.add_per_user({"basket_f1": set_f1(select_basket(scores, rule), target)})
+            acc.add_per_user({"basket_f1": set_f1(_basket(scores, ranked, rule), target)})
     seconds = time.perf_counter() - started
     shared = ranking.result()
     results = []
@@ -101,6 +101,15 @@ def evaluate_model(
         ordered = {k: metrics[k] for k in _ordered_keys(metrics)}
         results.append(Evaluation(ordered, variant, rule.label(), seconds, eval_set.n_users))
     return results
+
+
+def _basket(scores: np.ndarray, ranked: np.ndarray, rule: SizingRule) -> np.ndarray:
+    """The predicted basket; a top-k rule reuses the ranking already computed for the metrics."""
+    if rule.kind == "top-k" and rule.k <= ranked.shape[1]:
+        mask = np.zeros(scores.shape, dtype=bool)
+        np.put_along_axis(mask, ranked[:, : rule.k], True, axis=1)
+        return mask
+    return select_basket(scores, rule)
 
 
 def _ordered_keys(metrics: dict[str, float]) -> list[str]:
