@@ -104,21 +104,25 @@ def test_pickle_planted_in_a_model_file_is_refused(trained_runs, tmp_path, model
     assert not marker.exists()
 
 
-def test_pickle_planted_in_a_resume_checkpoint_is_refused(tmp_path):
+def _load_checkpoint(path):
     from basketcli.engine.checkpoints import load_torch
 
-    marker = tmp_path / "pwned"
-    plant(tmp_path / "checkpoint.pt", marker)
-    with pytest.raises(BasketError):
-        load_torch(tmp_path / "checkpoint.pt")
-    assert not marker.exists()
+    return load_torch(path)
 
 
-def test_pickle_planted_as_an_ev_file_is_refused(tmp_path):
+def _load_ev(path):
     from basketcli.embedding import read_ev
 
+    return read_ev(path)
+
+
+@pytest.mark.parametrize(("filename", "loader"), [
+    ("checkpoint.pt", _load_checkpoint),  # what --resume reads
+    ("ev.npz", _load_ev),  # an EV file given with --set embeddings=PATH
+])
+def test_pickle_planted_in_a_training_input_is_refused(tmp_path, filename, loader):
     marker = tmp_path / "pwned"
-    plant(tmp_path / "ev.npz", marker)
+    plant(tmp_path / filename, marker)
     with pytest.raises(BasketError):
-        read_ev(tmp_path / "ev.npz")
+        loader(tmp_path / filename)
     assert not marker.exists()
