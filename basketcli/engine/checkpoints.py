@@ -15,7 +15,7 @@ from basketcli.errors import ArtifactError
 
 CHECKPOINT_FILE = "checkpoint.pt"
 BEST_FILE = "best.pt"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 
 def save_torch(path: Path, payload: Any) -> None:

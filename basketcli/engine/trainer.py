@@ -137,20 +137,74 @@ def prepare_torch(ctx: FitContext, seed: int) -> torch.device:
     return device
 
 
-def make_optimizer(module: torch.nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
-    """AdamW; biases, norms and embedding tables are not decayed."""
-    tables = {id(m.weight) for m in module.modules() if isinstance(m, torch.nn.Embedding)}
-    decay, plain = [], []
-    for param in module.parameters():
-        if param.requires_grad:
-            (decay if param.ndim >= 2 and id(param) not in tables else plain).append(param)
-    groups = [{"params": decay, "weight_decay": settings.weight_decay},
-              {"params": plain, "weight_decay": 0.0}]
-    groups = [g for g in groups if g["params"]]
-    try:  # the fused kernel is several times faster on CPU and CUDA
-        return torch.optim.AdamW(groups, lr=settings.lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.AdamW(groups, lr=settings.lr)
+class Optimisation:
+    """AdamW for the dense parameters, SparseAdam for embedding tables with sparse gradients
+    (only the rows a batch touches are updated, so the cost of a step does not grow with the
+    catalog), one learning-rate schedule driving both, and gradient clipping."""
+
+    def __init__(self, module: torch.nn.Module, settings: TrainSettings, total_steps: int):
+        sparse = {id(m.weight) for m in module.modules()
+                  if isinstance(m, torch.nn.Embedding) and m.sparse}
+        dense_tables = {id(m.weight) for m in module.modules()
+                        if isinstance(m, torch.nn.Embedding)}
+        decay, plain, sparse_params = [], [], []
+        for param in module.parameters():
+            if not param.requires_grad:
+                continue
+            if id(param) in sparse:
+                sparse_params.append(param)
+            elif param.ndim >= 2 and id(param) not in dense_tables:
+                decay.append(param)  # biases, norms and embedding tables are not decayed
+            else:
+                plain.append(param)
+        groups = [g for g in ({"params": decay, "weight_decay": settings.weight_decay},
+                              {"params": plain, "weight_decay": 0.0}) if g["params"]]
+        self.optimizers: list[torch.optim.Optimizer] = []
+        if groups:
+            try:  # the fused kernel is several times faster on CPU and CUDA
+                self.optimizers.append(torch.optim.AdamW(groups, lr=settings.lr, fused=True))
+            except (RuntimeError, TypeError, ValueError):
+                self.optimizers.append(torch.optim.AdamW(groups, lr=settings.lr))
+        if sparse_params:
+            self.optimizers.append(torch.optim.SparseAdam(sparse_params, lr=settings.lr))
+        self.clipped = decay + plain
+        self.grad_clip = settings.grad_clip
+        self.schedulers = [make_scheduler(o, settings, total_steps) for o in self.optimizers]
+        self.per_step = settings.scheduler != "plateau"
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizers[0].param_groups[0]["lr"]) if self.optimizers else 0.0
+
+    def zero_grad(self) -> None:
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        if self.grad_clip and self.clipped:
+            torch.nn.utils.clip_grad_norm_(self.clipped, self.grad_clip, foreach=True)
+        for optimizer in self.optimizers:
+            optimizer.step()
+        if self.per_step:
+            for scheduler in self.schedulers:
+                scheduler.step()
+
+    def end_epoch(self, monitored: float) -> None:
+        if not self.per_step:
+            for scheduler in self.schedulers:
+                scheduler.step(monitored)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizers": [o.state_dict() for o in self.optimizers],
+                "schedulers": [s.state_dict() for s in self.schedulers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if len(state["optimizers"]) != len(self.optimizers):
+            raise ValueError("the checkpoint holds another set of optimisers")
+        for optimizer, saved in zip(self.optimizers, state["optimizers"], strict=True):
+            optimizer.load_state_dict(saved)
+        for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
+            scheduler.load_state_dict(saved)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, total_steps: int):
@@ -197,13 +251,12 @@ class Trainer:
     ) -> TrainOutcome:
         s = self.settings
         steps = math.ceil(n_examples / s.batch_size)
-        optimizer = make_optimizer(self.module, s)
-        scheduler = make_scheduler(optimizer, s, total_steps=max(1, steps * s.epochs))
+        optim = Optimisation(self.module, s, total_steps=max(1, steps * s.epochs))
         state = _Progress()
         best_weights: dict[str, torch.Tensor] | None = None
         resumed_from = None
         if self.ctx.resume and has_checkpoint(self.work_dir):
-            state, best_weights = self._restore(optimizer, scheduler)
+            state, best_weights = self._restore(optim)
             resumed_from = state.epoch
             self.ctx.log(f"resuming after epoch {state.epoch} of {s.epochs}")
         started = time.perf_counter()
@@ -211,9 +264,9 @@ class Trainer:
             epoch = state.epoch
             epoch_started = time.perf_counter()
             loss, metrics = self._run_epoch(epoch, steps, n_examples, batch_loss, validate,
-                                            optimizer, scheduler)
+                                            optim)
             row: dict[str, float] = {
-                "epoch": epoch + 1, "train_loss": loss, "lr": optimizer.param_groups[0]["lr"],
+                "epoch": epoch + 1, "train_loss": loss, "lr": optim.lr,
             }
             improved = True
             if metrics is not None:
@@ -226,8 +279,7 @@ class Trainer:
                     state.best_metric, state.best_epoch, state.bad_epochs = value, epoch + 1, 0
                 else:
                     state.bad_epochs += 1
-                if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    scheduler.step(value)
+                optim.end_epoch(value)
                 if s.patience is not None and state.bad_epochs >= s.patience:
                     state.stopped = True
             else:
@@ -240,7 +292,7 @@ class Trainer:
             state.history.append(row)
             state.epoch = epoch + 1
             if self.work_dir is not None:
-                self._checkpoint(state, optimizer, scheduler)
+                self._checkpoint(state, optim)
             self.ctx.log(_epoch_line(row, s, improved and metrics is not None))
         if best_weights is not None:
             self.module.load_state_dict(best_weights)
@@ -250,11 +302,9 @@ class Trainer:
             seconds=time.perf_counter() - started, device=str(self.device),
         )
 
-    def _run_epoch(self, epoch, steps, n_examples, batch_loss, validate, optimizer, scheduler):
+    def _run_epoch(self, epoch, steps, n_examples, batch_loss, validate, optim):
         s = self.settings
         order = epoch_order(n_examples, s.seed, epoch)
-        per_step = not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-        params = [p for group in optimizer.param_groups for p in group["params"]]
         self.module.train()
         total = torch.zeros((), device=self.device)
         total_rows = shown = 0
@@ -262,14 +312,10 @@ class Trainer:
         with self.ctx.progress(description, steps + (1 if validate else 0)) as task:
             for step in range(steps):
                 index = order[step * s.batch_size:(step + 1) * s.batch_size]
-                optimizer.zero_grad(set_to_none=True)
+                optim.zero_grad()
                 loss = batch_loss(index)
                 loss.backward()
-                if s.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(params, s.grad_clip, foreach=True)
-                optimizer.step()
-                if per_step:
-                    scheduler.step()
+                optim.step()
                 total += loss.detach() * len(index)
                 total_rows += len(index)
                 if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == steps:
@@ -300,20 +346,19 @@ class Trainer:
         return float(metrics[self.settings.monitor])
 
     # --- checkpoints ---------------------------------------------------------------------------
-    def _checkpoint(self, state: _Progress, optimizer, scheduler) -> None:
+    def _checkpoint(self, state: _Progress, optim: Optimisation) -> None:
         payload = {
             "format": CHECKPOINT_FORMAT,
             "settings": asdict(self.settings),
             "model": self.module.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
+            "optimisation": optim.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "progress": asdict(state),
         }
         save_torch(self.work_dir / CHECKPOINT_FILE, payload)
 
-    def _restore(self, optimizer, scheduler) -> tuple[_Progress, dict[str, torch.Tensor] | None]:
+    def _restore(self, optim: Optimisation) -> tuple[_Progress, dict[str, torch.Tensor] | None]:
         path = self.work_dir / CHECKPOINT_FILE
         payload = load_torch(path, map_location=self.device)
         if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
@@ -325,8 +370,7 @@ class Trainer:
             )
         try:
             self.module.load_state_dict(payload["model"])
-            optimizer.load_state_dict(payload["optimizer"])
-            scheduler.load_state_dict(payload["scheduler"])
+            optim.load_state_dict(payload["optimisation"])
             torch.set_rng_state(payload["torch_rng"].cpu())
             if payload["cuda_rng"] and self.device.type == "cuda":
                 torch.cuda.set_rng_state_all([t.cpu() for t in payload["cuda_rng"]])

@@ -113,7 +113,7 @@ class RepeatScorer(nn.Module):
             nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
             nn.Linear(hidden, 1),
         )
-        self.item_bias = nn.Embedding(n_items, 1)
+        self.item_bias = nn.Embedding(n_items, 1, sparse=True)
         nn.init.zeros_(self.item_bias.weight)
         self.gate = nn.Linear(state_size, 1)
         nn.init.zeros_(self.gate.weight)
@@ -136,7 +136,10 @@ class NextBasketNet(nn.Module):
     ) -> None:
         super().__init__()
         self.n_items, self.hidden = n_items, hidden
-        self.item_embedding = nn.Embedding(n_items + 1, embedding_dim, padding_idx=0)
+        # Sparse gradients: a step updates only the products its batch holds (the engine
+        # gives sparse tables to SparseAdam).
+        self.item_embedding = nn.Embedding(n_items + 1, embedding_dim, padding_idx=0,
+                                           sparse=True)
         self.embedding_dropout = nn.Dropout(dropout)
         if encoder == "cnn":
             self.order_encoder: nn.Module = OrderEncoderCNN(embedding_dim, hidden, kernel_size)
