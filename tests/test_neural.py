@@ -152,3 +152,20 @@ def test_ev_embeddings_initialise_and_freeze(split, tmp_path):
     table = model.net.item_embedding.weight.detach().numpy()[1:]
     expected = vectors / np.sqrt(np.mean(vectors ** 2))
     np.testing.assert_allclose(table, expected, rtol=1e-6)  # frozen: unchanged by training
+
+
+def test_weighted_bce_matches_torch_bce_with_pos_weight():
+    from plugins.neural.model import weighted_bce
+
+    gen = torch.Generator().manual_seed(0)
+    logits = (torch.randn(4, 30, generator=gen) * 5).requires_grad_()
+    rows, items = torch.tensor([0, 0, 2, 3, 3, 3]), torch.tensor([1, 7, 29, 0, 4, 5])
+    truth = torch.zeros(4, 30)
+    truth[rows, items] = 1.0
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, truth, pos_weight=torch.tensor(5.0))
+    got = weighted_bce(logits, rows, items, 5.0)
+    assert torch.allclose(got, expected)
+    (grad_expected,) = torch.autograd.grad(expected, logits)
+    (grad_got,) = torch.autograd.grad(got, logits)
+    assert torch.allclose(grad_got, grad_expected, atol=1e-7)

@@ -47,6 +47,9 @@ def train_command(
     force: Annotated[bool, typer.Option("--force", help="replace a run already in --out")] = False,
     resume: Annotated[bool, typer.Option(
         "--resume", help="continue the interrupted run in --out from its last checkpoint")] = False,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="CPU threads for torch models (default: every core; with "
+        "small batches on a busy machine 1 is often fastest)")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Fit a model on the training part, report validation metrics, save RUN_DIR.
@@ -67,6 +70,8 @@ def train_command(
         try:
             with progress_bars(not json_out) as progress:
                 ctx = FitContext(progress=progress, device=device)
+                if threads is not None:
+                    ctx.n_threads = threads
                 if log is not None:
                     ctx.log = log
                 result = workflows.train(model, spec, settings, out, force=force, resume=resume,

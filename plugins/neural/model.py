@@ -33,6 +33,23 @@ META_FILE = "model.npz"
 WEIGHTS_FORMAT = 1
 
 
+def weighted_bce(logits: torch.Tensor, rows: torch.Tensor, items: torch.Tensor,
+                 pos_weight: float) -> torch.Tensor:
+    """Mean binary cross-entropy over every (example, product), a bought product weighing
+    ``pos_weight``: the same value and gradient as ``binary_cross_entropy_with_logits`` with
+    ``pos_weight``, without building the dense target.
+
+    Per logit x the loss is softplus(x) when the product was not bought and
+    pos_weight * softplus(-x) when it was, so one dense pass of softplus plus a correction on
+    the few bought products gives the total. (rows, items) must not repeat.
+    """
+    import torch.nn.functional as F
+
+    bought = logits[rows, items]
+    total = F.softplus(logits).sum() + (pos_weight * F.softplus(-bought) - F.softplus(bought)).sum()
+    return total / logits.numel()
+
+
 class NeuralBasketModel(BasketModel):
     """Order encoder + GRU over the last orders + FC head, with the customer's repeat signal.
 
@@ -102,16 +119,12 @@ class NeuralBasketModel(BasketModel):
             info["embeddings"] = self._load_embeddings(train.item_ids)
         self.net.to(self.device)
         info["parameters"] = int(sum(p.numel() for p in self.net.parameters()))
-        pos_weight = torch.tensor(cfg.pos_weight, device=self.device)
 
         def batch_loss(index: np.ndarray) -> torch.Tensor:
             logits = self.net(*self._inputs(train, starts[index], targets[index]))
             rows, items = basket_lines(train, targets[index])
-            truth = torch.zeros_like(logits)
-            truth[torch.from_numpy(rows).to(self.device),
-                  torch.from_numpy(items).to(self.device)] = 1.0
-            return torch.nn.functional.binary_cross_entropy_with_logits(
-                logits, truth, pos_weight=pos_weight)
+            return weighted_bce(logits, torch.from_numpy(rows).to(self.device),
+                                torch.from_numpy(items).to(self.device), cfg.pos_weight)
 
         validate = None
         if valid is not None and valid.n_users:
