@@ -137,14 +137,21 @@ def prepare_torch(ctx: FitContext, seed: int) -> torch.device:
     return device
 
 
+def sparse_parameters(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """Weights that receive sparse gradients: those of every submodule with ``sparse`` set,
+    such as ``nn.Embedding(sparse=True)`` or an output layer that scores sampled products."""
+    return [m.weight for m in module.modules()
+            if getattr(m, "sparse", False) is True
+            and isinstance(getattr(m, "weight", None), torch.nn.Parameter)]
+
+
 class Optimisation:
     """AdamW for the dense parameters, SparseAdam for embedding tables with sparse gradients
     (only the rows a batch touches are updated, so the cost of a step does not grow with the
     catalog), one learning-rate schedule driving both, and gradient clipping."""
 
     def __init__(self, module: torch.nn.Module, settings: TrainSettings, total_steps: int):
-        sparse = {id(m.weight) for m in module.modules()
-                  if isinstance(m, torch.nn.Embedding) and m.sparse}
+        sparse = {id(param) for param in sparse_parameters(module)}
         dense_tables = {id(m.weight) for m in module.modules()
                         if isinstance(m, torch.nn.Embedding)}
         decay, plain, sparse_params = [], [], []

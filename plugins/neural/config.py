@@ -43,6 +43,11 @@ class NeuralConfig(ModelConfig):
     warmup: float = Field(0.05, ge=0.0, lt=1.0, description="share of steps warming up (cosine)")
     grad_clip: float | None = Field(1.0, gt=0.0, description="max gradient norm (none: off)")
     pos_weight: float = Field(5.0, gt=0.0, description="BCE weight of a purchased product")
+    sampled_negatives: int = Field(
+        2048, ge=0, description="training scores the batch's own products (bought before or "
+        "next) plus this many drawn at random from the rest of the catalog, weighted so the "
+        "loss estimates the full-catalog loss; 0 scores every product at every step. "
+        "Evaluation and prediction always score the whole catalog")
     monitor: str = Field("ndcg@10", description="validation metric for early stopping")
     patience: int | None = Field(
         2, ge=1, description="epochs without improvement before stopping (none: never stop)")

@@ -33,21 +33,50 @@ META_FILE = "model.npz"
 WEIGHTS_FORMAT = 1
 
 
-def weighted_bce(logits: torch.Tensor, rows: torch.Tensor, items: torch.Tensor,
-                 pos_weight: float) -> torch.Tensor:
+def weighted_bce(logits: torch.Tensor, rows: torch.Tensor, columns: torch.Tensor,
+                 pos_weight: float, column_weights: torch.Tensor | None = None,
+                 n_products: int | None = None) -> torch.Tensor:
     """Mean binary cross-entropy over every (example, product), a bought product weighing
     ``pos_weight``: the same value and gradient as ``binary_cross_entropy_with_logits`` with
     ``pos_weight``, without building the dense target.
 
     Per logit x the loss is softplus(x) when the product was not bought and
     pos_weight * softplus(-x) when it was, so one dense pass of softplus plus a correction on
-    the few bought products gives the total. (rows, items) must not repeat.
+    the few bought products (rows, columns; no pair twice) gives the total.
+
+    With sampled candidates, ``logits`` has one column per candidate, ``column_weights`` how
+    many catalog products each column stands for (1 for exact columns, which must hold every
+    bought product) and ``n_products`` the catalog size the mean is taken over.
     """
     import torch.nn.functional as F
 
-    bought = logits[rows, items]
-    total = F.softplus(logits).sum() + (pos_weight * F.softplus(-bought) - F.softplus(bought)).sum()
-    return total / logits.numel()
+    negative = F.softplus(logits)
+    total = (negative.sum() if column_weights is None
+             else (negative.sum(dim=0) * column_weights).sum())
+    bought = logits[rows, columns]
+    total = total + (pos_weight * F.softplus(-bought) - F.softplus(bought)).sum()
+    return total / (logits.shape[0] * (n_products or logits.shape[1]))
+
+
+def sample_candidates(exact: torch.Tensor, n_items: int, n_sampled: int
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The products a training step scores: ``exact`` (the batch's own products, scored
+    exactly) plus up to ``n_sampled`` others drawn uniformly (torch's seeded RNG), each
+    weighted so that the loss stays an unbiased estimate of the full-catalog loss.
+
+    Returns (candidates, column_weights); the exact products come first.
+    """
+    import torch
+
+    exact = torch.unique(exact)
+    drawn = torch.randint(n_items, (n_sampled,), device=exact.device)
+    outside = torch.ones(n_items, dtype=torch.bool, device=exact.device)
+    outside[exact] = False
+    drawn = torch.unique(drawn[outside[drawn]])
+    weights = torch.ones(len(exact) + len(drawn), device=exact.device)
+    if len(drawn):
+        weights[len(exact):] = (n_items - len(exact)) / len(drawn)
+    return torch.cat([exact, drawn]), weights
 
 
 class NeuralBasketModel(BasketModel):
@@ -72,7 +101,7 @@ class NeuralBasketModel(BasketModel):
         self.device: Any = "cpu"
 
     # --- the network ---------------------------------------------------------------------------
-    def _network(self, n_items: int):
+    def _network(self, n_items: int, sparse_grads: bool = True):
         from plugins.neural.features import N_FEATURES
         from plugins.neural.modules import NextBasketNet
 
@@ -83,6 +112,7 @@ class NeuralBasketModel(BasketModel):
             kernel_size=getattr(cfg, "kernel_size", 3), heads=getattr(cfg, "attn_heads", 4),
             n_repeat_features=N_FEATURES if cfg.repeat_signal else 0,
             repeat_hidden=cfg.repeat_hidden, head_hidden=cfg.head_hidden,
+            sampled_output=cfg.sampled_negatives > 0, sparse_grads=sparse_grads,
         )
 
     def _inputs(self, data: BasketData, starts: np.ndarray, ends: np.ndarray) -> tuple:
@@ -103,6 +133,7 @@ class NeuralBasketModel(BasketModel):
         import torch
 
         from basketcli.engine.trainer import Trainer, TrainSettings, prepare_torch
+        from plugins.neural.modules import candidate_columns
 
         cfg = self.config
         starts, targets = sliding_examples(train)
@@ -121,10 +152,19 @@ class NeuralBasketModel(BasketModel):
         info["parameters"] = int(sum(p.numel() for p in self.net.parameters()))
 
         def batch_loss(index: np.ndarray) -> torch.Tensor:
-            logits = self.net(*self._inputs(train, starts[index], targets[index]))
-            rows, items = basket_lines(train, targets[index])
-            return weighted_bce(logits, torch.from_numpy(rows).to(self.device),
-                                torch.from_numpy(items).to(self.device), cfg.pos_weight)
+            inputs = self._inputs(train, starts[index], targets[index])
+            rows, items = (torch.from_numpy(a).to(self.device)
+                           for a in basket_lines(train, targets[index]))
+            if cfg.sampled_negatives == 0:
+                return weighted_bce(self.net(*inputs), rows, items, cfg.pos_weight)
+            # Exact: what the batch bought before (history windows and repeat items) and
+            # bought next; the rest of the catalog is sampled.
+            exact = [items, inputs[0][inputs[0] > 0] - 1, *inputs[2:3]]
+            candidates, weights = sample_candidates(torch.cat(exact), self.n_items,
+                                                    cfg.sampled_negatives)
+            logits = self.net(*inputs, candidates=candidates)
+            return weighted_bce(logits, rows, candidate_columns(candidates, items, self.n_items),
+                                cfg.pos_weight, weights, self.n_items)
 
         validate = None
         if valid is not None and valid.n_users:

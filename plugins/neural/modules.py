@@ -9,6 +9,14 @@ import torch
 from torch import nn
 
 
+def candidate_columns(candidates: torch.Tensor, items: torch.Tensor, n_items: int
+                      ) -> torch.Tensor:
+    """The column of each of ``items`` among ``candidates`` (every item must be one)."""
+    column_of = torch.full((n_items,), -1, dtype=torch.long, device=candidates.device)
+    column_of[candidates] = torch.arange(len(candidates), device=candidates.device)
+    return column_of[items]
+
+
 class OrderEncoderCNN(nn.Module):
     """Products of one order -> embeddings -> Conv1d -> ReLU -> max pool -> one vector.
 
@@ -85,18 +93,49 @@ class OrderSequenceGRU(nn.Module):
         return output[:, -1]
 
 
-class PredictionHead(nn.Module):
-    """FC layers from the customer state to one logit per product."""
+class ItemOutput(nn.Module):
+    """The head's last FC layer (width -> one logit per product), laid out like ``nn.Linear``.
 
-    def __init__(self, hidden: int, n_items: int, dropout: float, width: int | None = None) -> None:
+    Given ``candidates`` it computes only those products' logits. With ``sparse`` the weight
+    rows are then read through a sparse embedding lookup, so a training step's gradient (and
+    optimiser update) covers only the products it scored and not the whole catalog.
+    """
+
+    def __init__(self, width: int, n_items: int, sparse: bool = False) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_items, width))
+        self.bias = nn.Parameter(torch.empty(n_items))
+        self.sparse = sparse
+        # nn.Linear's initialisation (same random draws for the same seed).
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        bound = 1 / math.sqrt(width)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
+        if candidates is None:
+            return nn.functional.linear(x, self.weight, self.bias)
+        rows = nn.functional.embedding(candidates, self.weight, sparse=self.sparse)
+        return nn.functional.linear(x, rows, self.bias[candidates])
+
+
+class PredictionHead(nn.Module):
+    """FC layers from the customer state to one logit per product (or per candidate)."""
+
+    def __init__(self, hidden: int, n_items: int, dropout: float, width: int | None = None,
+                 sparse: bool = False) -> None:
         super().__init__()
         width = width or hidden
         self.layers = nn.Sequential(
-            nn.Linear(hidden, width), nn.ReLU(), nn.Dropout(dropout), nn.Linear(width, n_items),
+            nn.Linear(hidden, width), nn.ReLU(), nn.Dropout(dropout),
+            ItemOutput(width, n_items, sparse),
         )
 
-    def forward(self, state: torch.Tensor) -> torch.Tensor:
-        return self.layers(state)
+    def forward(self, state: torch.Tensor, candidates: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        *hidden_layers, output = self.layers
+        for layer in hidden_layers:
+            state = layer(state)
+        return output(state, candidates)
 
 
 class RepeatScorer(nn.Module):
@@ -113,7 +152,8 @@ class RepeatScorer(nn.Module):
             nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
             nn.Linear(hidden, 1),
         )
-        self.item_bias = nn.Embedding(n_items, 1, sparse=True)
+        # Dense: one float per product is cheaper to update whole than as a sparse table.
+        self.item_bias = nn.Embedding(n_items, 1)
         nn.init.zeros_(self.item_bias.weight)
         self.gate = nn.Linear(state_size, 1)
         nn.init.zeros_(self.gate.weight)
@@ -132,14 +172,16 @@ class NextBasketNet(nn.Module):
     def __init__(
         self, n_items: int, *, encoder: str, embedding_dim: int, hidden: int, n_layers: int,
         dropout: float, kernel_size: int = 3, heads: int = 4, n_repeat_features: int = 0,
-        repeat_hidden: int = 32, head_hidden: int | None = None,
+        repeat_hidden: int = 32, head_hidden: int | None = None, sampled_output: bool = False,
+        sparse_grads: bool = True,
     ) -> None:
         super().__init__()
         self.n_items, self.hidden = n_items, hidden
-        # Sparse gradients: a step updates only the products its batch holds (the engine
-        # gives sparse tables to SparseAdam).
+        # Sparse gradients (``sparse_grads``): a step updates only the products its batch
+        # holds, the engine giving sparse tables to SparseAdam; DistributedDataParallel needs
+        # dense ones.
         self.item_embedding = nn.Embedding(n_items + 1, embedding_dim, padding_idx=0,
-                                           sparse=True)
+                                           sparse=sparse_grads)
         self.embedding_dropout = nn.Dropout(dropout)
         if encoder == "cnn":
             self.order_encoder: nn.Module = OrderEncoderCNN(embedding_dim, hidden, kernel_size)
@@ -148,7 +190,8 @@ class NextBasketNet(nn.Module):
         else:
             raise ValueError(f"unknown encoder {encoder!r}")
         self.sequence = OrderSequenceGRU(hidden, n_layers, dropout)
-        self.head = PredictionHead(hidden, n_items, dropout, head_hidden)
+        self.head = PredictionHead(hidden, n_items, dropout, head_hidden,
+                                   sparse=sampled_output and sparse_grads)
         self.repeat = (
             RepeatScorer(n_repeat_features, repeat_hidden, hidden, n_items)
             if n_repeat_features else None
@@ -156,15 +199,20 @@ class NextBasketNet(nn.Module):
 
     def forward(self, baskets: torch.Tensor, repeat_rows: torch.Tensor | None = None,
                 repeat_items: torch.Tensor | None = None,
-                repeat_features: torch.Tensor | None = None) -> torch.Tensor:
-        """baskets (B, n_orders, L) item indices + 1 (0 = padding) -> logits (B, n_items)."""
+                repeat_features: torch.Tensor | None = None,
+                candidates: torch.Tensor | None = None) -> torch.Tensor:
+        """baskets (B, n_orders, L) item indices + 1 (0 = padding) -> logits (B, n_items), or
+        (B, len(candidates)) for the given product indices, which must hold every repeat item.
+        """
         batch, n_orders, width = baskets.shape
         orders = self.encode_orders(baskets.reshape(batch * n_orders, width))
         state = self.sequence(orders.reshape(batch, n_orders, -1))
-        logits = self.head(state)
+        logits = self.head(state, candidates)
         if self.repeat is not None and repeat_rows is not None and repeat_rows.numel():
             bonus = self.repeat(state, repeat_rows, repeat_items, repeat_features)
-            logits = logits.index_put((repeat_rows, repeat_items), bonus, accumulate=True)
+            columns = (repeat_items if candidates is None
+                       else candidate_columns(candidates, repeat_items, self.n_items))
+            logits = logits.index_put((repeat_rows, columns), bonus, accumulate=True)
         return logits
 
     def encode_orders(self, flat: torch.Tensor) -> torch.Tensor:
@@ -178,14 +226,18 @@ class NextBasketNet(nn.Module):
         sizes = mask.sum(dim=1)
         bucket = torch.ceil(torch.log2(sizes.clamp(min=1).float())).long().clamp(min=2)
         bucket = torch.where(sizes > 0, bucket, -1)
-        # One embedding lookup for the whole batch (each lookup's backward fills a gradient
-        # the size of the whole table); dropout only on what each bucket reads.
-        embedded = self.item_embedding(flat)
-        out = embedded.new_zeros((flat.shape[0], self.hidden))
+        out = None
         for level in torch.unique(bucket[bucket >= 0]).tolist():
             rows = torch.nonzero(bucket == level).squeeze(1)
             width = int(sizes[rows].max())
-            vectors = self.order_encoder(self.embedding_dropout(embedded[rows, :width]),
-                                         mask[rows, :width])
+            # A lookup per bucket: the table's gradient is sparse, so this costs only the rows
+            # read, where one lookup for the whole batch then sliced would fill a dense
+            # gradient of every bucket's (orders, width, dim) block in the backward pass.
+            embedded = self.item_embedding(flat[rows, :width])
+            vectors = self.order_encoder(self.embedding_dropout(embedded), mask[rows, :width])
+            if out is None:
+                out = vectors.new_zeros((flat.shape[0], self.hidden))
             out = out.index_copy(0, rows, vectors)
+        if out is None:  # every order empty
+            out = self.item_embedding.weight.new_zeros((flat.shape[0], self.hidden))
         return out
