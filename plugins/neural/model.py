@@ -144,7 +144,7 @@ class NeuralBasketModel(BasketModel):
             )
         self.device = prepare_torch(ctx, cfg.seed)
         self.n_items = train.n_items
-        self.net = self._network(train.n_items)
+        self.net = self._network(train.n_items, sparse_grads=not ctx.distributed)
         info: dict[str, Any] = {"examples": int(len(targets))}
         if cfg.embeddings:
             info["embeddings"] = self._load_embeddings(train.item_ids)
