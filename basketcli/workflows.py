@@ -24,6 +24,7 @@ from basketcli.artifacts import (
 from basketcli.data.prepare import Dataset, load_dataset
 from basketcli.data.source import DataSpec
 from basketcli.data.split import Split, leave_last_out
+from basketcli.engine import distributed
 from basketcli.engine.checkpoints import remove_checkpoints
 from basketcli.engine.curves import write_curves
 from basketcli.errors import ArtifactError, BasketError, ConfigError
@@ -138,10 +139,23 @@ def train(
     checkpoint into it after every epoch, so an interrupted run (Ctrl-C, a crash, a sleeping
     laptop) keeps its best weights and continues with ``resume``. basket.json is marked
     complete last. A bad-input error during a fresh run removes the folder again.
+
+    With ``ctx.distributed`` (under torchrun) every rank runs this: all of them load the data
+    and train together, rank 0 alone writes ``out``.
     """
     out = Path(out)
-    _check_device_name(ctx.device if ctx else "auto")
-    previous = check_run_target(out, force=force, resume=resume)
+    ctx = ctx or FitContext()
+    _check_device_name(ctx.device)
+    if ctx.distributed:
+        with distributed.process_group(ctx) as rank_ctx:
+            return _train(name, spec, settings, out, force, resume, rank_ctx)
+    return _train(name, spec, settings, out, force, resume, ctx)
+
+
+def _train(name: str, spec: DataSpec, settings: dict[str, Any], out: Path, force: bool,
+           resume: bool, ctx: FitContext) -> TrainResult:
+    main = distributed.is_main()
+    previous = distributed.from_main(lambda: check_run_target(out, force=force, resume=resume))
     if previous is not None:
         if previous.model != name:
             raise ArtifactError(
@@ -151,6 +165,8 @@ def train(
         # Resuming reuses the interrupted run's settings; --set may only repeat them.
         settings = {**previous.config, **settings}
     model = create_model(name, settings)
+    if ctx.dask_scheduler and not getattr(model, "trains_on_dask", False):
+        raise ConfigError(f"--dask-scheduler: model {name} does not train on Dask (xgboost does)")
     config = model.config.model_dump(mode="json")
     dataset, split = prepare(spec)
     if previous is not None:
@@ -172,21 +188,31 @@ def train(
         created=previous.created if previous is not None else now_iso(),
         status="training",
     )
-    begin_run(out, info, resume=previous is not None)
-    ctx = replace(ctx or FitContext(), work_dir=out, resume=previous is not None)
+    if main:
+        begin_run(out, info, resume=previous is not None)
+    ctx = replace(ctx, work_dir=out, resume=previous is not None)
     try:
         report, fit_seconds = fit_model(model, dataset, split, ctx)
-        validation = evaluate_model(model, split.valid, progress=ctx.progress)[0]
-        model.save(out)
-        write_curves(out, report.history)
+        if ctx.distributed and "world_size" not in report.info:
+            ctx.log(f"warning: {name} does not train with the torch engine; every process "
+                    "fitted it alone and rank 0 saves its fit")
+
+        def save() -> Any:
+            validation = evaluate_model(model, split.valid, progress=ctx.progress)[0]
+            model.save(out)
+            write_curves(out, report.history)
+            return validation
+
+        validation = distributed.from_main(save)
     except KeyboardInterrupt:
         # Keep what the fit checkpointed (its best weights so far) for --resume.
-        write_run_info(out, info.model_copy(update={"status": "interrupted"}))
+        if main:
+            write_run_info(out, info.model_copy(update={"status": "interrupted"}))
         raise
     except BasketError:
-        if previous is None:
+        if main and previous is None:
             discard_run(out)
-        else:
+        elif main:
             write_run_info(out, info.model_copy(update={"status": "failed"}))
         raise
     finished = info.model_copy(update={
@@ -198,8 +224,9 @@ def train(
         "history": report.history,
         "finished": now_iso(),
     })
-    write_run_info(out, finished)  # the run is complete from this moment
-    remove_checkpoints(out)
+    if main:
+        write_run_info(out, finished)  # the run is complete from this moment
+        remove_checkpoints(out)
     return TrainResult(
         run_dir=str(out), model=name, validation=validation.metrics,
         fit_seconds=fit_seconds, fit_info=report.info,

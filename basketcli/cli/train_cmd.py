@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +27,7 @@ from basketcli.cli.options import (
     model_settings,
 )
 from basketcli.cli.ui import (
+    EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
     cli_errors,
     console,
@@ -50,6 +53,12 @@ def train_command(
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1, help="CPU threads for torch models (default: every core; with "
         "small batches on a busy machine 1 is often fastest)")] = None,
+    distributed: Annotated[bool, typer.Option(
+        "--distributed", help="train a torch model on every process torchrun started "
+        "(DistributedDataParallel: gloo on CPUs, nccl on GPUs); rank 0 writes --out")] = False,
+    dask_scheduler: Annotated[str | None, typer.Option(
+        "--dask-scheduler", metavar="ADDRESS", help="train xgboost on the Dask cluster whose "
+        "scheduler is at ADDRESS (e.g. tcp://host:8786); needs pip install 'basket[dask]'")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Fit a model on the training part, report validation metrics, save RUN_DIR.
@@ -58,18 +67,22 @@ def train_command(
     --resume continues from the last checkpoint.
     """
     from basketcli import workflows
+    from basketcli.engine.distributed import launch_rank
     from basketcli.protocol import FitContext
     from basketcli.render import metrics_table
 
     out = out or Path("runs") / model
-    with cli_errors():
+    follower = distributed and launch_rank() != 0  # only rank 0 prints
+    with cli_errors(), _rank_errors(follower):
         settings = model_settings(set_, config)
         spec = data_spec(data, catalog, min_item_count, top_items, user_col, item_col,
                          order_col, time_col)
-        log = (lambda line: err_console.print(line, highlight=False)) if not json_out else None
+        shows = not json_out and not follower
+        log = (lambda line: err_console.print(line, highlight=False)) if shows else None
         try:
-            with progress_bars(not json_out) as progress:
-                ctx = FitContext(progress=progress, device=device)
+            with progress_bars(shows) as progress:
+                ctx = FitContext(progress=progress, device=device, distributed=distributed,
+                                 dask_scheduler=dask_scheduler)
                 if threads is not None:
                     ctx.n_threads = threads
                 if log is not None:
@@ -77,13 +90,34 @@ def train_command(
                 result = workflows.train(model, spec, settings, out, force=force, resume=resume,
                                          ctx=ctx)
         except KeyboardInterrupt:
+            if follower:
+                raise typer.Exit(EXIT_INTERRUPTED) from None
             _interrupted(out)
+    if follower:
+        return
     if json_out:
         emit_json(result.model_dump())
         return
     row = {"model": result.model, **result.validation, "fit seconds": result.fit_seconds}
     console.print(metrics_table([row], f"validation metrics; saved {result.run_dir}",
                                 extra_columns=("fit seconds",)))
+
+
+@contextmanager
+def _rank_errors(follower: bool) -> Iterator[None]:
+    """On ranks other than 0: an error rank 0 reports ends the rank quietly (exit 2); the rank's
+    own errors name it."""
+    from basketcli.engine.distributed import ReportedOnMain, launch_rank
+    from basketcli.errors import BasketError
+
+    try:
+        yield
+    except ReportedOnMain:
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except BasketError as exc:
+        if not follower:
+            raise
+        raise type(exc)(f"rank {launch_rank()}: {exc.message}") from None
 
 
 def _interrupted(out: Path) -> None:

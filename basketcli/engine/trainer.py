@@ -29,6 +29,7 @@ from basketcli.engine.checkpoints import (
     load_torch,
     save_torch,
 )
+from basketcli.engine.distributed import Ranks, from_main
 from basketcli.errors import ArtifactError, ConfigError
 from basketcli.protocol import FitContext
 
@@ -71,6 +72,7 @@ class TrainOutcome:
     resumed_from_epoch: int | None
     seconds: float
     device: str
+    world_size: int = 1  # processes that trained together (basket train --distributed)
 
     def info(self, monitor: str) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class TrainOutcome:
             f"best_valid_{monitor}": self.best_metric, "stopped_early": self.stopped_early,
             "resumed_from_epoch": self.resumed_from_epoch, "train_seconds": self.seconds,
             "device": self.device,
+            **({"world_size": self.world_size} if self.world_size > 1 else {}),
         }
 
 
@@ -244,25 +247,33 @@ class Trainer:
     ``batch_loss(example_indices)`` returns the mean loss of those examples (the model builds
     its batch from them); ``validate()`` returns validation metrics (higher is better) with the
     module in eval mode. With ``ctx.work_dir`` set, every epoch ends with an atomic checkpoint
-    there, and ``ctx.resume`` continues from it.
+    there, and ``ctx.resume`` continues from it. With ``ctx.distributed`` the ranks of a
+    process group train together (``basketcli.engine.distributed``).
     """
 
     def __init__(self, module: torch.nn.Module, settings: TrainSettings, ctx: FitContext,
                  device: torch.device) -> None:
         self.module, self.settings, self.ctx, self.device = module, settings, ctx, device
-        self.work_dir = Path(ctx.work_dir) if ctx.work_dir is not None else None
+        self.ranks = Ranks.of(ctx)
+        # Rank 0 alone reads and writes the run directory; the others get what it read.
+        self.work_dir = (Path(ctx.work_dir) if ctx.work_dir is not None and self.ranks.main
+                         else None)
 
     def fit(
         self, n_examples: int, batch_loss: Callable[[np.ndarray], torch.Tensor],
         validate: Callable[[], dict[str, float]] | None = None,
     ) -> TrainOutcome:
+        with self.ranks.synchronised(self.module, self.device):
+            return self._fit(n_examples, batch_loss, validate)
+
+    def _fit(self, n_examples, batch_loss, validate) -> TrainOutcome:
         s = self.settings
-        steps = math.ceil(n_examples / s.batch_size)
+        steps = math.ceil(self.ranks.shard_size(n_examples) / s.batch_size)
         optim = Optimisation(self.module, s, total_steps=max(1, steps * s.epochs))
         state = _Progress()
         best_weights: dict[str, torch.Tensor] | None = None
         resumed_from = None
-        if self.ctx.resume and has_checkpoint(self.work_dir):
+        if self.ctx.resume and from_main(lambda: has_checkpoint(self.work_dir)):
             state, best_weights = self._restore(optim)
             resumed_from = state.epoch
             self.ctx.log(f"resuming after epoch {state.epoch} of {s.epochs}")
@@ -307,11 +318,13 @@ class Trainer:
             history=state.history, best_epoch=state.best_epoch, best_metric=state.best_metric,
             epochs_run=state.epoch, stopped_early=state.stopped, resumed_from_epoch=resumed_from,
             seconds=time.perf_counter() - started, device=str(self.device),
+            world_size=self.ranks.size,
         )
 
     def _run_epoch(self, epoch, steps, n_examples, batch_loss, validate, optim):
         s = self.settings
-        order = epoch_order(n_examples, s.seed, epoch)
+        order = self.ranks.shard(epoch_order(n_examples, s.seed, epoch))
+        self.ranks.seed_epoch(s.seed, epoch)
         self.module.train()
         total = torch.zeros((), device=self.device)
         total_rows = shown = 0
@@ -334,15 +347,21 @@ class Trainer:
                         )
                     task.advance(step + 1 - shown, loss=mean)
                     shown = step + 1
+            total, total_rows = self.ranks.sum(total, total_rows)
             metrics = None
             if validate is not None:
-                self.module.eval()
-                with torch.inference_mode():
-                    metrics = validate()
-                self.module.train()
+                # Rank 0 validates; every rank takes its metrics, so all decide alike.
+                metrics = from_main(lambda: self._validate(validate))
                 task.advance(1, loss=float(total) / max(total_rows, 1),
                              **{s.monitor: self._monitored(metrics)})
         return float(total) / max(total_rows, 1), metrics
+
+    def _validate(self, validate: Callable[[], dict[str, float]]) -> dict[str, float]:
+        self.module.eval()
+        with torch.inference_mode():
+            metrics = validate()
+        self.module.train()
+        return metrics
 
     def _monitored(self, metrics: dict[str, float]) -> float:
         if self.settings.monitor not in metrics:
@@ -366,15 +385,10 @@ class Trainer:
         save_torch(self.work_dir / CHECKPOINT_FILE, payload)
 
     def _restore(self, optim: Optimisation) -> tuple[_Progress, dict[str, torch.Tensor] | None]:
-        path = self.work_dir / CHECKPOINT_FILE
-        payload = load_torch(path, map_location=self.device)
-        if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-            raise ArtifactError(f"{path}: not a basket checkpoint; train again with --force")
-        if payload.get("settings") != asdict(self.settings):
-            raise ArtifactError(
-                f"{path}: made with other training settings; resume with the same settings "
-                "or train again with --force"
-            )
+        # Rank 0 reads the files and hands them to the other ranks (on the CPU, where every
+        # rank can take them).
+        payload, best = from_main(self._read_checkpoint)
+        path = Path(self.ctx.work_dir or ".") / CHECKPOINT_FILE
         try:
             self.module.load_state_dict(payload["model"])
             optim.load_state_dict(payload["optimisation"])
@@ -387,13 +401,27 @@ class Trainer:
             raise ArtifactError(
                 f"{path}: does not fit this model ({reason}); train again with --force"
             ) from None
+        return state, best
+
+    def _read_checkpoint(self) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
+        path = self.work_dir / CHECKPOINT_FILE
+        location = "cpu" if self.ranks.enabled else self.device
+        payload = load_torch(path, map_location=location)
+        if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+            raise ArtifactError(f"{path}: not a basket checkpoint; train again with --force")
+        if payload.get("settings") != asdict(self.settings):
+            raise ArtifactError(
+                f"{path}: made with other training settings; resume with the same settings "
+                "or train again with --force"
+            )
         best = None
-        if state.best_epoch > 0:
+        progress = payload.get("progress")
+        if isinstance(progress, dict) and progress.get("best_epoch", 0) > 0:
             best_path = self.work_dir / BEST_FILE
-            best = load_torch(best_path, map_location=self.device) if best_path.is_file() else None
+            best = load_torch(best_path, map_location=location) if best_path.is_file() else None
             if best is None:
                 raise ArtifactError(f"{best_path}: missing; train again with --force")
-        return state, best
+        return payload, best
 
 
 def _epoch_line(row: dict[str, float], settings: TrainSettings, best: bool) -> str:

@@ -1,0 +1,261 @@
+"""Training one torch model on several processes (``basket train --distributed`` under torchrun).
+
+torchrun starts one process per GPU (or several on CPUs) and tells each its place in the
+environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT). ``process_group`` joins
+them (nccl on CUDA, gloo on CPU); the trainer then asks ``Ranks`` for what differs from a
+single-process run:
+
+- every rank trains on its shard of each epoch's shuffled example order (the order itself is a
+  function of (seed, epoch), the same on every rank), shards padded to one length so that every
+  rank takes the same number of steps;
+- the network's calls in training go through ``DistributedDataParallel``, which averages the
+  gradients, so every rank takes the same optimiser step and ends with the same weights;
+- rank 0 alone reads and writes the run directory (checkpoints, best weights) and validates;
+  what it read or decided reaches the other ranks by broadcast (``from_main``).
+
+Each rank's batch holds ``batch_size`` examples, so a step covers WORLD_SIZE x batch_size
+examples and an epoch takes 1/WORLD_SIZE of the steps; the learning rate is not rescaled.
+
+Importing this module imports no torch (the CLI and the workflows import it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from basketcli.errors import BasketError, ConfigError
+from basketcli.protocol import FitContext, silent_progress
+
+if TYPE_CHECKING:
+    import torch
+
+T = TypeVar("T")
+
+LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+# Rank 0 validates while the others wait in a broadcast: allow for a long validation.
+COLLECTIVE_TIMEOUT = timedelta(hours=2)
+LAUNCH_HINT = ("launch it with torchrun, e.g. 'torchrun --nproc_per_node 2 --no-python basket "
+               "train ... --distributed'")
+
+
+class ReportedOnMain(BasketError):
+    """Rank 0 failed with an error it reports itself; the other ranks stop quietly."""
+
+
+# --- the launch --------------------------------------------------------------------------------
+def launch_rank() -> int:
+    """This process's rank as torchrun set it (0 when not launched by torchrun)."""
+    text = os.environ.get("RANK", "0").strip()
+    return int(text) if text.isdigit() else 0
+
+
+def launch_settings() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; a one-line error without."""
+    missing = [name for name in LAUNCH_VARIABLES if not os.environ.get(name, "").strip()]
+    if missing:
+        raise ConfigError(f"--distributed: {', '.join(missing)} not set (torchrun sets them); "
+                          + LAUNCH_HINT)
+    try:
+        rank, world, local = (int(os.environ[name]) for name in LAUNCH_VARIABLES[:3])
+    except ValueError:
+        raise ConfigError("--distributed: RANK, WORLD_SIZE and LOCAL_RANK must be integers; "
+                          + LAUNCH_HINT) from None
+    if not (0 <= rank < world and local >= 0):
+        raise ConfigError(f"--distributed: RANK {rank} does not fit WORLD_SIZE {world}; "
+                          + LAUNCH_HINT)
+    return rank, world, local
+
+
+def rank_device(requested: str | None, local_rank: int) -> str:
+    """The device of one rank: its own GPU (cuda:LOCAL_RANK) for auto or cuda, else the CPU."""
+    import torch
+
+    from basketcli.engine.trainer import resolve_device
+
+    device = resolve_device(requested)  # the same one-line errors as a single-process run
+    if device.type != "cuda":
+        return "cpu"
+    if local_rank >= torch.cuda.device_count():
+        raise ConfigError(
+            f"--distributed: LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA "
+            "device(s) on this machine; start at most one process per GPU (--nproc_per_node)"
+        )
+    return f"cuda:{local_rank}"
+
+
+@contextmanager
+def process_group(ctx: FitContext) -> Iterator[FitContext]:
+    """Join the ranks torchrun started; yields ``ctx`` for this rank (its device; progress and
+    log output only on rank 0). The group is left on exit."""
+    rank, world, local = launch_settings()
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        raise ConfigError(f"--distributed: this torch ({torch.__version__}) was built without "
+                          "torch.distributed; install a build with it")
+    device = rank_device(ctx.device, local)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(local)
+    backend = "nccl" if device.startswith("cuda") else "gloo"
+    dist.init_process_group(backend, rank=rank, world_size=world, timeout=COLLECTIVE_TIMEOUT)
+    try:
+        quiet = {} if rank == 0 else {"progress": silent_progress, "log": _no_log}
+        yield replace(ctx, device=device, distributed=True, **quiet)
+    finally:
+        dist.destroy_process_group()
+
+
+def _no_log(message: str) -> None:
+    pass
+
+
+# --- what differs between ranks ----------------------------------------------------------------
+def active() -> bool:
+    """A process group is up (torch not even imported means none is)."""
+    if "torch" not in sys.modules:
+        return False
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def is_main() -> bool:
+    if not active():
+        return True
+    import torch.distributed as dist
+
+    return dist.get_rank() == 0
+
+
+def from_main(compute: Callable[[], T]) -> T:
+    """``compute()`` on rank 0 and its result on every rank (a plain call without a group).
+
+    A BasketError on rank 0 is raised there as it is and as ReportedOnMain on the others, so
+    every rank stops at the same point and only rank 0 reports it.
+    """
+    if not active():
+        return compute()
+    import torch.distributed as dist
+
+    box: list[Any] = [None]
+    if dist.get_rank() == 0:
+        try:
+            box[0] = ("ok", compute())
+        except BasketError as exc:
+            dist.broadcast_object_list([("error", exc.message)], src=0)
+            raise
+    dist.broadcast_object_list(box, src=0)
+    kind, value = box[0]
+    if kind == "error":
+        raise ReportedOnMain(value)
+    return value
+
+
+class Ranks:
+    """The trainer's view of the ranks: one rank (everything a no-op) unless distributed."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.rank, self.size = 0, 1
+        if enabled:
+            if not active():
+                raise ConfigError("distributed training needs the ranks' process group; run "
+                                  "'basket train --distributed' under torchrun")
+            import torch.distributed as dist
+
+            self.rank, self.size = dist.get_rank(), dist.get_world_size()
+
+    @classmethod
+    def of(cls, ctx: FitContext) -> Ranks:
+        return cls(bool(ctx.distributed))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def shard_size(self, n_examples: int) -> int:
+        return -(-n_examples // self.size)
+
+    def shard(self, order: np.ndarray) -> np.ndarray:
+        """This rank's share of an epoch's example order: every size-th example from its rank
+        on, the order wrapped around so that every rank gets as many (as torch's
+        DistributedSampler does)."""
+        if self.size == 1:
+            return order
+        padded = np.resize(order, self.shard_size(len(order)) * self.size)
+        return padded[self.rank::self.size]
+
+    def seed_epoch(self, seed: int, epoch: int) -> None:
+        """Dropout and sampled negatives draw from a stream fixed by (seed, epoch, rank): ranks
+        draw independently, and a resumed run draws what an uninterrupted one would."""
+        if self.enabled:
+            import torch
+
+            torch.manual_seed(int(np.random.default_rng([seed, epoch, self.rank]).integers(2**62)))
+
+    def sum(self, total: torch.Tensor, rows: int) -> tuple[torch.Tensor, int]:
+        """(loss sum, rows) over every rank's shard."""
+        if not self.enabled:
+            return total, rows
+        import torch
+        import torch.distributed as dist
+
+        both = torch.stack([total.detach().double(), torch.tensor(float(rows), dtype=torch.double,
+                                                                  device=total.device)])
+        dist.all_reduce(both)
+        return both[0].to(total.dtype), int(both[1].item())
+
+    def synchronised(self, module: torch.nn.Module, device: torch.device):
+        """A context in which ``module``'s gradients are averaged over the ranks."""
+        return data_parallel(module, device) if self.enabled else nullcontext()
+
+
+@contextmanager
+def data_parallel(module: torch.nn.Module, device: torch.device) -> Iterator[None]:
+    """Route ``module``'s training calls through DistributedDataParallel while inside.
+
+    A model's batch loss calls its own network, not a wrapper; so the network's ``forward`` is
+    pointed at the DDP wrapper, which calls the real forward back. Calls in eval mode or
+    without gradients (validation, scoring) skip DDP: they need no gradient averaging, and
+    rank 0 makes them alone.
+    """
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    from basketcli.engine.trainer import sparse_parameters
+
+    if sparse_parameters(module):
+        raise ConfigError(
+            "--distributed: the model builds sparse gradients, which DistributedDataParallel "
+            "cannot average; the model must build its network with dense gradients when "
+            "FitContext.distributed is set"
+        )
+    # Every rank starts from rank 0's weights (DDP broadcasts them here).
+    wrapper = DistributedDataParallel(
+        module, device_ids=[device.index] if device.type == "cuda" else None)
+    real_forward = module.forward
+    inside = [False]
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if inside[0] or not (module.training and torch.is_grad_enabled()):
+            return real_forward(*args, **kwargs)
+        inside[0] = True
+        try:
+            return wrapper(*args, **kwargs)
+        finally:
+            inside[0] = False
+
+    module.forward = forward  # an instance attribute, shadowing the class's method
+    try:
+        yield
+    finally:
+        del module.forward

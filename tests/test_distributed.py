@@ -1,0 +1,101 @@
+"""`basket train --distributed`: two ranks under torchrun train one model with DDP (gloo, CPU).
+
+One torchrun launch (two processes on this machine) runs three trainings through the real
+command line on both ranks (tests/ddp_worker.py): a straight run, a run interrupted after its
+first epoch, and the --resume of that run. Each rank reports a digest of the weights it ended
+with, so the test checks that both ranks end with the same weights, that the resumed run ends
+exactly where the straight one did, and that rank 0's run directory holds those weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from basketcli.artifacts import read_run_info
+
+WORKER = Path(__file__).with_name("ddp_worker.py")
+SMALL = ["--set", "embedding_dim=8", "--set", "order_hidden=16", "--set", "repeat_hidden=8",
+         "--set", "n_layers=1", "--set", "epochs=2", "--set", "batch_size=8"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def digest(state: dict) -> str:
+    sha = hashlib.sha256()
+    for name, tensor in sorted(state.items()):
+        sha.update(name.encode())
+        sha.update(tensor.contiguous().numpy().tobytes())
+    return sha.hexdigest()
+
+
+def test_two_ranks_end_with_the_same_weights_and_resume(tmp_path, tiny_csv, invoke):
+    import torch
+
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    train = ["train", "--model", "cnngru", "--data", str(tiny_csv), *SMALL, "--distributed",
+             "--json"]
+    plan = [
+        ["straight", [*train, "--out", str(straight)], None, free_port()],
+        ["cut", [*train, "--out", str(cut)], 1, free_port()],
+        ["resumed", [*train, "--out", str(cut), "--resume"], None, free_port()],
+    ]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+              "--nproc_per_node", "2", str(WORKER), str(tmp_path), json.dumps(plan)]
+    done = subprocess.run(launch, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+    for label, code in (("straight", 0), ("cut", 130), ("resumed", 0)):
+        assert [seen[label]["exit"] for seen in ranks] == [code, code], (label, done.stderr)
+        assert ranks[0][label]["digest"] == ranks[1][label]["digest"], label
+    assert ranks[0]["straight"]["digest"] != ranks[0]["cut"]["digest"]  # one epoch, not two
+    # Rank 0's checkpoint carried the other rank through the resume to the same weights.
+    assert ranks[0]["resumed"]["digest"] == ranks[0]["straight"]["digest"]
+
+    # Only rank 0 printed: one JSON result per finished run on stdout.
+    results, text = [], done.stdout.strip()
+    while text:
+        result, end = json.JSONDecoder().raw_decode(text)
+        results.append(result)
+        text = text[end:].strip()
+    assert [r["run_dir"] for r in results] == [str(straight), str(cut)]
+
+    saved = torch.load(straight / "model.pt", weights_only=True)
+    assert digest(saved) == ranks[0]["straight"]["digest"]
+    info = read_run_info(straight)
+    assert info.complete and info.model_extra["fit"]["world_size"] == 2
+    assert [row["epoch"] for row in info.model_extra["history"]] == [1, 2]
+    assert read_run_info(cut).model_extra["fit"]["resumed_from_epoch"] == 1
+    assert not (straight / "checkpoint.pt").exists()
+
+    r = invoke("evaluate", str(straight), "--json")
+    assert r.exit_code == 0, r.output
+    metrics = json.loads(r.stdout)["models"][0]["metrics"]
+    assert 0.0 < metrics["recall@10"] <= 1.0
+
+
+@pytest.mark.parametrize("missing", ["RANK", "MASTER_ADDR"])
+def test_distributed_outside_torchrun_is_a_one_line_error(invoke, tiny_csv, tmp_path,
+                                                          monkeypatch, missing):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.setenv(name, {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29999",
+                                  "WORLD_SIZE": "2"}.get(name, "0"))
+    monkeypatch.delenv(missing)
+    run = tmp_path / "run"
+    r = invoke("train", "--model", "cnngru", "--data", tiny_csv, "--out", run, "--distributed")
+    assert r.exit_code == 2, r.output
+    message = r.stderr.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in r.output
+    assert missing in message and "torchrun" in message
+    assert not run.exists()
