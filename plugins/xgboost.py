@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ FEATURES_FILE = "features.json"  # feature list + model checksum, checked at loa
 STATE_FILE = "state.npz"  # product statistics and catalog codes scoring needs
 FILLER_SCALE = 1e-6  # non-candidates score FILLER_SCALE x basket share
 TOP_FEATURES = 20
+DASK_CONNECT_SECONDS = 20  # how long --dask-scheduler waits for the scheduler to answer
 
 
 class XGBoostConfig(ModelConfig):
@@ -88,12 +90,25 @@ class XGBoostConfig(ModelConfig):
         return value
 
 
+@dataclass(frozen=True)
+class _Boosted:
+    """What a boosting run hands back to ``fit``."""
+
+    booster: Any  # xgboost.Booster
+    log: dict[str, dict[str, list[float]]]  # evals_result: {"valid": {"logloss": [...]}}
+    train_rows: int
+    positive_rate: float
+    valid_rows: int
+    workers: int = 0  # Dask workers that boosted (0: this machine)
+
+
 class XGBoostModel(BasketModel):
     """Gradient-boosted trees on customer x product features (Instacart-winning recipe)."""
 
     name = "xgboost"
     Config = XGBoostConfig
     gives_probabilities = True
+    trains_on_dask = True  # fit honours FitContext.dask_scheduler
 
     def __init__(self, config: XGBoostConfig | None = None) -> None:
         super().__init__(config)
@@ -105,7 +120,6 @@ class XGBoostModel(BasketModel):
 
     # --- training -----------------------------------------------------------------------------
     def fit(self, train: BasketData, valid, ctx: FitContext) -> FitReport:
-        xgboost = _xgboost()
         cfg = self.config
         self.aisle, self.department = item_attributes(ctx.catalog, train.item_ids)
         self.fit_stats = ProductStats.from_histories(train)
@@ -119,14 +133,43 @@ class XGBoostModel(BasketModel):
                 "xgboost: no training rows (customers need at least two orders before the "
                 "validation target)"
             )
-        threads = cfg.n_threads or ctx.n_threads
-        # Rows stream into XGBoost's quantised matrix in batches of customers, so the float
-        # feature matrix of all training rows never exists at once.
-        dtrain = xgboost.QuantileDMatrix(self._row_iterator(levels), nthread=threads)
-        evals = []
+        valid_level = []
         if valid is not None and valid.n_users and valid.history.n_lines:
             valid_level = [(valid.history, valid.target,
                             ProductStats.from_histories(valid.history))]
+        if ctx.dask_scheduler:
+            boosted = self._boost_on_dask(ctx, levels, valid_level)
+        else:
+            boosted = self._boost(ctx, levels, valid_level)
+        booster, log = boosted.booster, boosted.log
+        rounds = booster.num_boosted_rounds()
+        best = int(getattr(booster, "best_iteration", rounds - 1)) if valid_level else rounds - 1
+        self.booster = booster[: best + 1]  # keep only the trees up to the best round
+        losses = log.get("valid", {}).get("logloss", [])
+        ctx.log(f"xgboost: {boosted.train_rows} training rows, best round {best + 1} of {rounds}"
+                + (f", {boosted.workers} Dask workers" if boosted.workers else ""))
+        return FitReport(
+            info={
+                "train_rows": int(boosted.train_rows),
+                "train_positive_rate": float(boosted.positive_rate),
+                "valid_rows": int(boosted.valid_rows),
+                "rounds": int(rounds), "best_round": best + 1,
+                "best_valid_logloss": float(losses[best]) if losses else None,
+                "feature_set_version": FEATURE_SET_VERSION, "features": list(FEATURE_NAMES),
+                **({"dask_workers": boosted.workers} if boosted.workers else {}),
+            },
+            history=[{"round": i + 1, "valid_logloss": float(v)} for i, v in enumerate(losses)],
+        )
+
+    def _boost(self, ctx: FitContext, levels: list, valid_level: list) -> _Boosted:
+        """Boost on this machine; rows stream into XGBoost's quantised matrix in batches of
+        customers, so the float feature matrix of all training rows never exists at once."""
+        xgboost = _xgboost()
+        cfg = self.config
+        threads = cfg.n_threads or ctx.n_threads
+        dtrain = xgboost.QuantileDMatrix(self._row_iterator(levels), nthread=threads)
+        evals = []
+        if valid_level:
             evals = [(xgboost.QuantileDMatrix(self._row_iterator(valid_level), ref=dtrain,
                                               nthread=threads), "valid")]
         log: dict[str, dict[str, list[float]]] = {}
@@ -137,57 +180,103 @@ class XGBoostModel(BasketModel):
                 early_stopping_rounds=(cfg.early_stopping_rounds or None) if evals else None,
                 callbacks=[_progress_callback(task)],
             )
-        rounds = booster.num_boosted_rounds()
-        best = int(getattr(booster, "best_iteration", rounds - 1)) if evals else rounds - 1
-        self.booster = booster[: best + 1]  # keep only the trees up to the best round
-        losses = log.get("valid", {}).get("logloss", [])
-        n_train = dtrain.num_row()
-        ctx.log(f"xgboost: {n_train} training rows, best round {best + 1} of {rounds}")
-        return FitReport(
-            info={
-                "train_rows": int(n_train),
-                "train_positive_rate": float(dtrain.get_label().mean()),
-                "valid_rows": int(evals[0][0].num_row()) if evals else 0,
-                "rounds": int(rounds), "best_round": best + 1,
-                "best_valid_logloss": float(losses[best]) if losses else None,
-                "feature_set_version": FEATURE_SET_VERSION, "features": list(FEATURE_NAMES),
-            },
-            history=[{"round": i + 1, "valid_logloss": float(v)} for i, v in enumerate(losses)],
-        )
+        return _Boosted(booster, log, dtrain.num_row(), float(dtrain.get_label().mean()),
+                        evals[0][0].num_row() if evals else 0)
+
+    def _boost_on_dask(self, ctx: FitContext, levels: list, valid_level: list) -> _Boosted:
+        """Boost with ``xgboost.dask`` on the cluster of ``ctx.dask_scheduler``.
+
+        Rows are built here in chunks of customers as for a local fit; each chunk goes to one
+        worker (in turn) as soon as it is built, and the dask arrays made of those chunks feed
+        the workers' DaskQuantileDMatrix. Every worker boosts on its own rows; XGBoost's
+        collective joins their histograms, so the booster is one model, saved as usual.
+        """
+        cfg = self.config
+        da, dxgb, client = _dask_client(ctx.dask_scheduler)
+        with client:
+            workers = sorted(client.scheduler_info().get("workers", {}))
+            if not workers:
+                raise ConfigError(
+                    f"--dask-scheduler {ctx.dask_scheduler}: the cluster has no workers; start "
+                    f"some with 'dask worker {ctx.dask_scheduler}'"
+                )
+            train_x, train_y, n_train, positives = self._scatter(client, da, workers, levels)
+            if n_train == 0:
+                raise ConfigError("xgboost: no training rows (customers need at least two "
+                                  "orders before the validation target)")
+            names = list(FEATURE_NAMES)
+            dtrain = dxgb.DaskQuantileDMatrix(client, train_x, train_y, feature_names=names)
+            evals, n_valid = [], 0
+            if valid_level:
+                valid_x, valid_y, n_valid, _ = self._scatter(client, da, workers, valid_level)
+                if n_valid:
+                    evals = [(dxgb.DaskQuantileDMatrix(client, valid_x, valid_y, ref=dtrain,
+                                                       feature_names=names), "valid")]
+            params = self._params(cfg.n_threads)  # None: each worker uses its own threads
+            with ctx.progress(f"boosting rounds on {len(workers)} Dask workers",
+                              cfg.n_estimators) as task:
+                with _xgboost().config_context(verbosity=0):  # workers take this config
+                    result = dxgb.train(
+                        client, params, dtrain, num_boost_round=cfg.n_estimators, evals=evals,
+                        verbose_eval=False, early_stopping_rounds=(
+                            (cfg.early_stopping_rounds or None) if evals else None),
+                    )
+                task.advance(result["booster"].num_boosted_rounds())
+        return _Boosted(result["booster"], result.get("history") or {}, n_train,
+                        positives / n_train, n_valid, len(workers))
+
+    def _scatter(self, client, da, workers: list[str], levels: list):
+        """(features, labels) dask arrays of the rows of ``levels``, rows count, positives.
+
+        Each level is cut into at least one chunk per worker so that every worker holds rows.
+        """
+        features, targets = [], []
+        n_rows, positives = 0, 0.0
+        for number, (x, y) in enumerate(self._labelled_batches(levels, parts=len(workers))):
+            owner = [workers[number % len(workers)]]
+            x_future, y_future = client.scatter([x, y], workers=owner, hash=False)
+            features.append(da.from_delayed(x_future, shape=x.shape, dtype=x.dtype))
+            targets.append(da.from_delayed(y_future, shape=y.shape, dtype=y.dtype))
+            n_rows, positives = n_rows + len(y), positives + float(y.sum())
+        if not features:
+            return None, None, 0, 0.0
+        return da.concatenate(features), da.concatenate(targets), n_rows, positives
 
     def _row_iterator(self, levels: list[tuple[BasketData, BasketData, ProductStats]]):
-        """An xgboost DataIter over labelled rows, ``chunk_customers`` customers at a time.
+        """An xgboost DataIter over labelled rows, ``chunk_customers`` customers at a time."""
+        return _batch_iterator(lambda: self._labelled_batches(levels))
+
+    def _labelled_batches(self, levels: list[tuple[BasketData, BasketData, ProductStats]],
+                          parts: int = 1):
+        """(features, labels) of ``chunk_customers`` customers at a time (and at least
+        ``parts`` chunks per level).
 
         Features only depend on the customer's own history and the level's population
         statistics, so building them per chunk gives the same rows as all at once.
         """
-        chunk = self.config.chunk_customers
-
-        def batches():
-            for hist, target, stats in levels:
-                for lo in range(0, hist.n_users, chunk):
-                    users = np.arange(lo, min(lo + chunk, hist.n_users))
-                    part = hist.select_users(users) if len(users) < hist.n_users else hist
-                    rows = self._rows(part, stats)
-                    if len(rows):
-                        goal = target.select_users(users) if part is not hist else target
-                        yield rows.features, labels(rows, goal)
-
-        return _batch_iterator(batches)
+        for hist, target, stats in levels:
+            chunk = max(1, min(self.config.chunk_customers, -(-hist.n_users // parts)))
+            for lo in range(0, hist.n_users, chunk):
+                users = np.arange(lo, min(lo + chunk, hist.n_users))
+                part = hist.select_users(users) if len(users) < hist.n_users else hist
+                rows = self._rows(part, stats)
+                if len(rows):
+                    goal = target.select_users(users) if part is not hist else target
+                    yield rows.features, labels(rows, goal)
 
     def _rows(self, hist: BasketData, stats: ProductStats):
         return build_candidates(hist, stats, self.aisle, self.department,
                                 self.config.explore_candidates)
 
-    def _params(self, threads: int) -> dict[str, Any]:
+    def _params(self, threads: int | None) -> dict[str, Any]:
         cfg = self.config
         return {
             "objective": "binary:logistic", "tree_method": "hist", "eval_metric": "logloss",
             "eta": cfg.learning_rate, "max_depth": cfg.max_depth,
             "min_child_weight": cfg.min_child_weight, "subsample": cfg.subsample,
             "colsample_bytree": cfg.colsample_bytree, "lambda": cfg.reg_lambda,
-            "scale_pos_weight": cfg.pos_weight, "nthread": threads, "seed": cfg.seed,
-            "verbosity": 0,
+            "scale_pos_weight": cfg.pos_weight, "seed": cfg.seed, "verbosity": 0,
+            **({"nthread": threads} if threads else {}),
         }
 
     # --- scoring ------------------------------------------------------------------------------
@@ -279,6 +368,31 @@ def _xgboost():
     import xgboost
 
     return xgboost
+
+
+def _dask_client(address: str):
+    """(dask.array, xgboost.dask, a Client connected to ``address``); one-line errors for a
+    missing package or a scheduler that does not answer."""
+    _xgboost()
+    try:
+        import dask.array as da
+        import distributed
+        import xgboost.dask as dxgb
+    except ImportError as exc:
+        raise ConfigError(
+            f"--dask-scheduler needs the dask and distributed packages ({exc.name or exc} is "
+            "missing); pip install 'basket[dask]'"
+        ) from None
+    try:
+        # The default client while it is open: xgboost.dask looks the client up globally.
+        client = distributed.Client(address, timeout=DASK_CONNECT_SECONDS)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"--dask-scheduler {address}: no Dask scheduler answered ({reason}); start one with "
+            "'dask scheduler' or check the address (tcp://HOST:8786)"
+        ) from None
+    return da, dxgb, client
 
 
 def _read_manifest(directory: Path) -> dict[str, Any]:
