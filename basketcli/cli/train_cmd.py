@@ -58,7 +58,7 @@ def train_command(
         "(DistributedDataParallel: gloo on CPUs, nccl on GPUs); rank 0 writes --out")] = False,
     dask_scheduler: Annotated[str | None, typer.Option(
         "--dask-scheduler", metavar="ADDRESS", help="train xgboost on the Dask cluster whose "
-        "scheduler is at ADDRESS (e.g. tcp://host:8786); needs pip install 'basket[dask]'")] = None,
+        "scheduler is at ADDRESS (e.g. tcp://host:8786); needs basket's 'dask' extra")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Fit a model on the training part, report validation metrics, save RUN_DIR.

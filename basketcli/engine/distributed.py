@@ -139,8 +139,9 @@ def is_main() -> bool:
 def from_main(compute: Callable[[], T]) -> T:
     """``compute()`` on rank 0 and its result on every rank (a plain call without a group).
 
-    A BasketError on rank 0 is raised there as it is and as ReportedOnMain on the others, so
-    every rank stops at the same point and only rank 0 reports it.
+    An error on rank 0 is raised there as it is and as ReportedOnMain on the others, so every
+    rank stops at the same point (none waits for a rank that is gone) and only rank 0 reports
+    it.
     """
     if not active():
         return compute()
@@ -150,8 +151,9 @@ def from_main(compute: Callable[[], T]) -> T:
     if dist.get_rank() == 0:
         try:
             box[0] = ("ok", compute())
-        except BasketError as exc:
-            dist.broadcast_object_list([("error", exc.message)], src=0)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, BasketError) else f"rank 0 failed: {exc!r}"
+            dist.broadcast_object_list([("error", message)], src=0)
             raise
     dist.broadcast_object_list(box, src=0)
     kind, value = box[0]
