@@ -8,7 +8,6 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import typer
 from rich.console import Console
 
 from basketcli.errors import BasketError
@@ -25,14 +24,26 @@ def cli_errors() -> Iterator[None]:
     """Known failures -> one line on stderr and exit code 2; Ctrl-C -> exit code 130."""
     try:
         yield
-    except BasketError as exc:
+    except (BasketError, KeyboardInterrupt) as exc:
+        import typer  # here, not at the top: the fast start path prints without Typer
+
+        raise typer.Exit(report_error(exc)) from None
+
+
+def report_error(exc: BaseException) -> int | None:
+    """Print a known failure (BasketError: one line; Ctrl-C); its exit code, None if unknown.
+
+    Call it from an ``except`` block: with --debug it prints the traceback being handled.
+    """
+    if isinstance(exc, BasketError):
         if DEBUG["enabled"]:
             err_console.print_exception()
         err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    except KeyboardInterrupt:
+        return EXIT_BAD_INPUT
+    if isinstance(exc, KeyboardInterrupt):
         err_console.print("[yellow]interrupted[/]")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        return EXIT_INTERRUPTED
+    return None
 
 
 def warn(message: str) -> None:
