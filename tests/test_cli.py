@@ -59,3 +59,34 @@ def test_data_info_json(invoke):
 def test_top_items_restricts_the_vocabulary(invoke):
     r = invoke("data", "info", "--top-items", "145", "--json")
     assert json.loads(r.stdout)["products"] == 145
+
+
+def test_basketcli_cli_app_is_the_typer_app_with_every_command():
+    import importlib
+
+    import typer
+
+    import basketcli.cli
+
+    importlib.import_module("basketcli.cli.app")  # binding the submodule must not replace it
+    importlib.import_module("basketcli.cli.predict_cmd")
+    app = basketcli.cli.app
+    assert isinstance(app, typer.Typer)
+    names = {info.name for info in app.registered_commands}
+    assert {"compare", "evaluate", "models", "predict", "train"} <= names
+
+
+def test_models_table_and_in_process_models(invoke):
+    from basketcli import registry
+    from basketcli.cli.listing import cached_listing
+    from plugins.topfreq import PTopFreq
+
+    registry.register(PTopFreq, name="inprocess")
+    r = invoke("models")
+    assert r.exit_code == 0, r.output
+    assert "installed models" in r.stdout
+    for column in ("name", "summary", "distribution", "version", "status"):
+        assert column in r.stdout
+    assert "inprocess" in r.stdout and "in-process" in r.stdout
+    cached = cached_listing()  # in-process models are never written to the startup cache
+    assert cached is None or "inprocess" not in {row["name"] for row in cached[0]}
