@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -223,25 +224,61 @@ def from_baskets(
     user_baskets: dict[int, list[list[int]]] | list[list[list[int]]],
     item_ids: np.ndarray | None = None,
 ) -> BasketData:
-    """Build BasketData from nested lists of product ids (tests, examples, predict input)."""
+    """Build BasketData from nested lists of product ids (tests, examples, predict input).
+
+    A product repeated within a basket is kept once, at its first position; empty baskets stay.
+    """
     if isinstance(user_baskets, dict):
-        user_ids = np.array(list(user_baskets.keys()), dtype=np.int64)
+        user_ids = np.fromiter(user_baskets.keys(), dtype=np.int64, count=len(user_baskets))
         histories = list(user_baskets.values())
     else:
         user_ids = np.arange(len(user_baskets), dtype=np.int64)
         histories = list(user_baskets)
-    deduped = [[list(dict.fromkeys(b)) for b in h] for h in histories]
-    flat = np.array([p for h in deduped for b in h for p in b], dtype=np.int64)
+    # Flattened with C-level iteration (chain, map): no Python code runs per basket or product.
+    baskets = list(chain.from_iterable(histories))
+    sizes = np.fromiter(map(len, baskets), dtype=np.int64, count=len(baskets))
+    flat = np.array(list(chain.from_iterable(baskets)), dtype=np.int64)
     if item_ids is None:
         item_ids = np.unique(flat)
     item_ids = np.asarray(item_ids, dtype=np.int64)
     index = np.searchsorted(item_ids, flat)
     if len(flat) and (index.max() >= len(item_ids) or not np.array_equal(item_ids[index], flat)):
         raise DataError("a basket holds a product outside the vocabulary")
+    orders_per_user = np.fromiter(map(len, histories), dtype=np.int64, count=len(histories))
+    return from_flat(user_ids, orders_per_user, sizes, index, item_ids)
+
+
+def from_flat(
+    user_ids: np.ndarray, orders_per_user: np.ndarray, basket_sizes: np.ndarray,
+    items: np.ndarray, item_ids: np.ndarray,
+) -> BasketData:
+    """BasketData from flat arrays: ``items`` holds the vocabulary indices of every basket in
+    turn, users in turn. A product repeated within a basket is kept once, at its first place."""
+    items, basket_sizes = _distinct_in_baskets(
+        np.asarray(items, dtype=np.int64), np.asarray(basket_sizes, dtype=np.int64), len(item_ids))
     return BasketData(
-        user_ids=user_ids,
-        user_offsets=_offsets(np.array([len(h) for h in deduped], dtype=np.int64)),
-        order_offsets=_offsets(np.array([len(b) for h in deduped for b in h], dtype=np.int64)),
-        items=index.astype(np.int32),
-        item_ids=item_ids,
+        user_ids=np.asarray(user_ids, dtype=np.int64),
+        user_offsets=_offsets(np.asarray(orders_per_user, dtype=np.int64)),
+        order_offsets=_offsets(basket_sizes),
+        items=items.astype(np.int32),
+        item_ids=np.asarray(item_ids, dtype=np.int64),
     )
+
+
+def _distinct_in_baskets(
+    items: np.ndarray, sizes: np.ndarray, n_items: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the repeats of a product within a basket (keeping the first); (items, sizes)."""
+    if len(items) < 2:
+        return items, sizes
+    line_order = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    # Stable: within a (basket, product) run, the first line is the earliest occurrence.
+    key = line_order * n_items + items
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    repeated = key[1:] == key[:-1]
+    if not repeated.any():
+        return items, sizes
+    keep = np.ones(len(items), dtype=bool)
+    keep[order[1:][repeated]] = False
+    return items[keep], np.bincount(line_order[keep], minlength=len(sizes)).astype(np.int64)
