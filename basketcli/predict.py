@@ -24,13 +24,14 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 import numpy as np
 
 from basketcli.artifacts import RunInfo, atomic_path
-from basketcli.data.basket_data import from_baskets
+from basketcli.data.basket_data import from_flat
 from basketcli.data.catalog import Catalog, default_catalog_path, normalize_name, read_catalog
 from basketcli.errors import ArtifactError, ConfigError, DataError
 from basketcli.metrics import top_k
@@ -38,7 +39,9 @@ from basketcli.protocol import BasketModel
 from basketcli.sizing import SizingRule, select_basket
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-MAX_BATCH = 256  # customers scored together: memory is about MAX_BATCH x products floats
+MAX_BATCH = 1024  # customers scored together at most
+MIN_BATCH = 64
+SCORE_CELLS = 1 << 24  # a batch's scores matrix holds at most this many floats (64 MiB)
 STDIN = "-"
 Warn = Callable[[str], None]
 
@@ -305,6 +308,11 @@ class ProductResolver:
     def name_of(self, row: int) -> str | None:
         return self.known.names[row] if self.known is not None else None
 
+    def names_of_rows(self, rows: np.ndarray) -> list[str | None]:
+        if self.known is None:
+            return [None] * len(rows)
+        return list(map(self.known.names.__getitem__, rows.tolist()))
+
     def product_id_of(self, product: str | int, where: str) -> int | None:
         """The product id, or None when the product is skipped (``skip_unknown``)."""
         key = normalize_name(product) if isinstance(product, str) else int(product)
@@ -381,12 +389,24 @@ class PredictedProduct:
 
 @dataclass
 class CustomerPrediction:
+    """One customer's basket, best product first, held column by column (``basket`` gives
+    the rows), so that a batch of thousands is built and written without an object per
+    product."""
+
     id: Any
-    basket: list[PredictedProduct]
+    product_ids: list[int]
+    names: list[str | None]
+    scores: list[float]  # rounded to 6 decimals
+    bought_before: list[bool]
     size_rule: str
     orders_given: int
     orders_used: int
     skipped_products: int = 0
+
+    @property
+    def basket(self) -> list[PredictedProduct]:
+        return list(map(PredictedProduct, self.product_ids, self.names, self.scores,
+                        self.bought_before))
 
     @property
     def truncated(self) -> bool:
@@ -395,10 +415,21 @@ class CustomerPrediction:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "basket": [{"product_id": p.product_id, "name": p.name, "score": p.score}
-                       for p in self.basket],
+            "basket": [{"product_id": pid, "name": name, "score": score}
+                       for pid, name, score in zip(self.product_ids, self.names, self.scores,
+                                                   strict=True)],
             "size_rule": self.size_rule,
         }
+
+
+@dataclass
+class _Resolved:
+    """A batch's resolved orders as flat arrays, customers in turn."""
+
+    customers: list[CustomerOrders]
+    orders_per_customer: np.ndarray  # (C,)
+    basket_sizes: np.ndarray  # (O,)
+    rows: np.ndarray  # (L,) vocabulary indices, basket by basket
 
 
 @dataclass
@@ -416,68 +447,129 @@ class Predictor:
     def reads_last_orders(self) -> int | None:
         return self.model.reads_last_orders
 
+    @property
+    def batch_size(self) -> int:
+        """Customers scored together: large batches make scoring a few large matrix products;
+        the scores matrix (batch x products floats) stays under SCORE_CELLS."""
+        return max(MIN_BATCH, min(MAX_BATCH, SCORE_CELLS // max(len(self.vocabulary), 1)))
+
     def predict(self, customers: Iterable[CustomerOrders]) -> Iterator[CustomerPrediction]:
         """Predictions in input order, scored in batches that grow from one customer (so the
-        first answer comes at once) to MAX_BATCH."""
+        first answer comes at once) to ``batch_size``."""
         batch: list[CustomerOrders] = []
-        size = 1
+        size, limit = 1, self.batch_size
         for customer in customers:
             batch.append(customer)
             if len(batch) >= size:
                 yield from self.predict_batch(batch)
-                batch, size = [], min(size * 4, MAX_BATCH)
+                batch, size = [], min(size * 4, limit)
         if batch:
             yield from self.predict_batch(batch)
 
     def predict_batch(self, customers: list[CustomerOrders]) -> list[CustomerPrediction]:
-        resolved = []
-        for customer in customers:
-            orders = self._resolve(customer)
-            if orders is not None:
-                resolved.append((customer, orders))
-        if not resolved:
+        lines = self._resolve_batch(customers)
+        n = len(lines.customers)
+        if not n:
             return []
-        keep = self.reads_last_orders
-        ids = [_user_id(customer.id, i) for i, (customer, _) in enumerate(resolved)]
+        ids = [_user_id(customer.id, i) for i, customer in enumerate(lines.customers)]
         if len(set(ids)) < len(ids):  # repeated ids: rows are matched by position anyway
             ids = [-(i + 1) for i in range(len(ids))]
-        histories = {
-            user: orders[-keep:] if keep else orders
-            for user, (_, orders) in zip(ids, resolved, strict=True)
-        }
-        data = from_baskets(histories, item_ids=self.vocabulary)
+        given = from_flat(np.array(ids, dtype=np.int64), lines.orders_per_customer,
+                          lines.basket_sizes, lines.rows, self.vocabulary)
+        keep = self.reads_last_orders
+        data = given.last_orders(keep) if keep else given
         scores = np.asarray(self.model.score(data), dtype=np.float32)
-        expected = (len(resolved), len(self.vocabulary))
+        expected = (n, len(self.vocabulary))
         if scores.shape != expected:
             raise ArtifactError(
                 f"{self.run_dir}: model {self.model.name} returned scores of shape "
                 f"{scores.shape}, expected {expected}; the run does not fit its vocabulary"
             )
-        out = []
+        counts, columns = self._choose(scores)
+        pick_rows = np.repeat(np.arange(n), counts)
+        # float32 -> float64 is exact and so is x * 1e6, so this rounds exactly as round(x, 6).
+        chosen = np.round(scores[pick_rows, columns].astype(np.float64), 6).tolist()
+        seen = np.zeros(scores.shape, dtype=bool)  # products of each customer's whole history
+        seen[given.line_user(), given.items] = True
+        bought = seen[pick_rows, columns].tolist()
+        product_ids = self.vocabulary[columns].tolist()
+        names = self.resolver.names_of_rows(columns)
+        ends = np.cumsum(counts).tolist()
+        given_orders = lines.orders_per_customer.tolist()
         label = self.rule.label()
-        for (customer, orders), picks, row in zip(resolved, self._choose(scores), scores,
-                                                  strict=True):
-            seen = set().union(*orders)
-            basket = [
-                PredictedProduct(pid, self.resolver.name_of(i), round(score, 6), pid in seen)
-                for i, pid, score in zip(picks.tolist(), self.vocabulary[picks].tolist(),
-                                         row[picks].tolist(), strict=True)
-            ]
-            n_used = min(len(orders), keep) if keep else len(orders)
-            out.append(CustomerPrediction(customer.id, basket, label, len(orders), n_used))
+        out, start = [], 0
+        for customer, end, n_orders in zip(lines.customers, ends, given_orders, strict=True):
+            n_used = min(n_orders, keep) if keep else n_orders
+            out.append(CustomerPrediction(
+                customer.id, product_ids[start:end], names[start:end], chosen[start:end],
+                bought[start:end], label, n_orders, n_used))
+            start = end
         return out
 
+    def _resolve_batch(self, customers: list[CustomerOrders]) -> _Resolved:
+        """The customers' orders as vocabulary indices; customers whose every product is
+        skipped (``--skip-unknown``) are left out."""
+        fast = self._fast_lines([customer.orders for customer in customers])
+        if fast is not None:
+            return _Resolved(customers, *fast)
+        # Something needs a closer look: customer by customer, in input order, so that the
+        # first problem is the one reported and warnings come in input order.
+        kept, parts = [], []
+        for customer in customers:
+            lines = self._fast_lines([customer.orders])
+            if lines is None:
+                orders = self._resolve(customer)
+                if orders is None:
+                    continue
+                lines = (np.array([len(orders)]), np.array(list(map(len, orders))),
+                         np.searchsorted(self.vocabulary, list(chain.from_iterable(orders))))
+            kept.append(customer)
+            parts.append(lines)
+        if not parts:
+            return _Resolved([], *(np.zeros(0, dtype=np.int64) for _ in range(3)))
+        columns = zip(*parts, strict=True)
+        return _Resolved(kept, *(np.concatenate(c).astype(np.int64) for c in columns))
+
+    def _fast_lines(self, histories: list) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(orders per customer, basket sizes, vocabulary indices) when every order is a
+        non-empty list of products the model knows, given as integer ids or in a spelling
+        already resolved; None when anything needs checking or resolving one by one.
+
+        Type checks and flattening run as C-level iteration (map, chain, set): no Python code
+        runs per order or product."""
+        if set(map(type, histories)) != {list}:
+            return None
+        orders = list(chain.from_iterable(histories))
+        if set(map(type, orders)) != {list}:
+            return None
+        n_orders = np.fromiter(map(len, histories), dtype=np.int64, count=len(histories))
+        sizes = np.fromiter(map(len, orders), dtype=np.int64, count=len(orders))
+        if not (n_orders.all() and sizes.all()):
+            return None
+        products = list(chain.from_iterable(orders))
+        kinds = set(map(type, products))
+        if kinds != {int}:
+            if not kinds <= {int, str}:
+                return None  # floats, booleans, nested values: checked one by one
+            # Names in a spelling already resolved become ids; ids and new names stay as given.
+            products = list(map(self.resolver.fast.get, products, products))
+            if set(map(type, products)) != {int}:
+                return None
+        try:
+            ids = np.array(products, dtype=np.int64)
+        except OverflowError:
+            return None
+        rows = np.searchsorted(self.vocabulary, ids)
+        if rows.max() >= len(self.vocabulary) or not np.array_equal(self.vocabulary[rows], ids):
+            return None  # a product outside the vocabulary
+        return n_orders, sizes, rows
+
     def _resolve(self, customer: CustomerOrders) -> list[list[int]] | None:
-        """The customer's orders as product ids of the vocabulary (None: skip the customer)."""
-        fast = self.resolver.fast
+        """The customer's orders as product ids, checked and resolved one by one, with the
+        messages (or, with --skip-unknown, warnings) that name each problem; None: skip the
+        customer."""
         resolved = []
         for n, order in enumerate(check_history(customer), start=1):
-            if type(order) is list and order:
-                try:  # every product already seen in this exact spelling: no checks needed
-                    resolved.append(list(map(fast.__getitem__, order)))
-                    continue
-                except (KeyError, TypeError):
-                    pass
             where = f"{customer.where}, order {n}"
             ids = [self.resolver.product_id_of(p, where) for p in check_order(
                 customer.where, n, order)]
@@ -489,16 +581,51 @@ class Predictor:
             return None
         return resolved
 
-    def _choose(self, scores: np.ndarray) -> list[np.ndarray]:
-        """Each row's basket: indices of the chosen products, best first."""
+    def _choose(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(basket size of each row, the chosen columns of every row in turn, best first)."""
+        n, n_items = scores.shape
         if self.rule.kind == "top-k":
-            return list(top_k(scores, self.rule.k))
-        mask = select_basket(scores, self.rule)
-        picks = []
-        for row, chosen in zip(scores, mask, strict=True):
-            index = np.flatnonzero(chosen)
-            picks.append(index[np.lexsort((index, -row[index]))])
-        return picks
+            picks = best_k(scores, self.rule.k)
+            return np.full(n, picks.shape[1], dtype=np.int64), picks.reshape(-1)
+        # flatnonzero: a 2-D nonzero takes several times longer for the same cells.
+        cells = np.flatnonzero(select_basket(scores, self.rule))
+        rows, columns = np.divmod(cells, n_items)
+        # Best first within each row; equal scores in column order.
+        order = np.lexsort((columns, -scores.reshape(-1)[cells], rows))
+        return np.bincount(rows, minlength=n), columns[order]
+
+
+def best_k(scores: np.ndarray, k: int, group: int = 64) -> np.ndarray:
+    """The k best columns of each row, best first, equal scores in column order (NaN last):
+    ``metrics.top_k``, whose partition may take any of several scores equal to the k-th
+    best, made exact; found by sorting a few candidates per row instead of partitioning it.
+
+    The columns are cut into blocks of ``group`` columns ``n_blocks`` apart (block b holds
+    b, b + n_blocks, ...), whose maxima are elementwise maxima of contiguous slices. A row's
+    k-th largest block maximum is at most its k-th best score, so the columns scoring at
+    least that hold the k best and every score equal to the k-th best.
+    """
+    n, n_items = scores.shape
+    n_blocks = n_items // group
+    if n == 0 or k * 4 > n_blocks:
+        return top_k(scores, k)
+    maxima = scores[:, : n_blocks * group].reshape(n, group, n_blocks).max(axis=1)
+    cut = -np.partition(-maxima, k - 1, axis=1)[:, k - 1]
+    rows, columns = np.divmod(np.flatnonzero(scores >= cut[:, None]), n_items)
+    # Rows the candidates do not settle: NaN (no order), an infinite cut, or so many equal
+    # scores that the candidates are much of the row. They are sorted whole.
+    whole = (np.isnan(maxima).any(axis=1) | ~np.isfinite(cut)
+             | (np.bincount(rows, minlength=n) > 8 * k + group))
+    if whole.any():
+        rows, columns = rows[~whole[rows]], columns[~whole[rows]]
+    order = np.lexsort((columns, -scores[rows, columns], rows))
+    rows, columns = rows[order], columns[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)  # place within the row
+    best = np.empty((n, k), dtype=np.int64)
+    best[~whole] = columns[rank < k].reshape(-1, k)
+    if whole.any():
+        best[whole] = np.argsort(-scores[whole], axis=1, kind="stable")[:, :k]
+    return best
 
 
 def _user_id(customer: Any, position: int) -> int:

@@ -5,15 +5,25 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from basketcli import registry
+from basketcli.data.basket_data import BasketData, _offsets, from_baskets
 from basketcli.data.catalog import read_catalog
 from basketcli.errors import BasketError
-from basketcli.predict import check_orders, read_customers
+from basketcli.metrics import top_k
+from basketcli.predict import (
+    CustomerOrders,
+    best_k,
+    check_orders,
+    load_predictor,
+    read_customers,
+)
+from basketcli.sizing import SizingRule
 from plugins.topfreq import PTopFreq
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -223,8 +233,6 @@ def test_json_lines_are_streamed():
 
 
 def test_predictions_start_before_the_input_ends(sample_runs):
-    from basketcli.predict import CustomerOrders, load_predictor
-
     predictor = load_predictor(sample_runs / "ptopfreq")
 
     def customers():
@@ -316,3 +324,142 @@ def test_random_text_is_parsed_or_refused_in_one_line(text):
             check_orders(customer)
     except BasketError as exc:
         assert "\n" not in exc.message and exc.message.startswith("random.json")
+
+
+# --- the batch path ----------------------------------------------------------------------------
+def _from_baskets_per_basket(user_baskets, item_ids=None):
+    """from_baskets as it was written first, basket by basket: the reference."""
+    user_ids = np.array(list(user_baskets.keys()), dtype=np.int64)
+    deduped = [[list(dict.fromkeys(b)) for b in h] for h in user_baskets.values()]
+    flat = np.array([p for h in deduped for b in h for p in b], dtype=np.int64)
+    item_ids = np.unique(flat) if item_ids is None else np.asarray(item_ids, dtype=np.int64)
+    return BasketData(
+        user_ids=user_ids,
+        user_offsets=_offsets(np.array([len(h) for h in deduped], dtype=np.int64)),
+        order_offsets=_offsets(np.array([len(b) for h in deduped for b in h], dtype=np.int64)),
+        items=np.searchsorted(item_ids, flat).astype(np.int32),
+        item_ids=item_ids,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.lists(st.integers(1, 9), max_size=7), max_size=5), max_size=6),
+       st.booleans())
+def test_from_baskets_matches_the_per_basket_definition(histories, full_vocabulary):
+    """Repeated products in a basket (kept once, first place first), empty baskets, customers
+    without orders, no products at all."""
+    user_baskets = {100 + i: h for i, h in enumerate(histories)}
+    item_ids = np.arange(1, 10) if full_vocabulary else None
+    got = from_baskets(user_baskets, item_ids=item_ids)
+    want = _from_baskets_per_basket(user_baskets, item_ids=item_ids)
+    for name, array in want.arrays().items():
+        assert np.array_equal(getattr(got, name), array), name
+        assert getattr(got, name).dtype == array.dtype, name
+
+
+def test_from_baskets_refuses_products_outside_the_vocabulary():
+    with pytest.raises(BasketError, match="outside the vocabulary"):
+        from_baskets({1: [[1, 2], [5]]}, item_ids=np.array([1, 2, 3]))
+
+
+def _distinct_scores(rows, columns, seed):
+    rng = np.random.default_rng(seed)
+    return rng.permuted(np.tile(np.arange(columns, dtype=np.float32), (rows, 1)), axis=1)
+
+
+@pytest.mark.parametrize(("k", "columns"), [(1, 3000), (10, 3000), (11, 2817), (40, 20000),
+                                            (10, 500), (300, 3000)])
+def test_best_k_is_top_k(k, columns):
+    scores = _distinct_scores(40, columns, k) / columns
+    assert np.array_equal(best_k(scores, k), top_k(scores, k))
+
+
+@pytest.mark.parametrize("fill", [0.0, np.nan, -np.inf])
+def test_best_k_with_equal_or_unordered_scores(fill):
+    scores = np.full((4, 5000), fill, dtype=np.float32)
+    scores[:, [4000, 300, 200, 100]] = [1.0, 0.5, 0.5, 0.5]
+    scores[3] = 0.25  # a row of equal scores
+    picks = best_k(scores, 2)
+    # Equal scores at the k-th place: the lowest column wins; NaN ranks last.
+    assert picks.tolist() == [[4000, 100]] * 3 + [[0, 1]]
+
+
+def test_rounding_matches_round_to_6_decimals():
+    rng = np.random.default_rng(0)
+    ties = ((rng.integers(0, 10**6, 20_000) + 0.5) / 1e6).astype(np.float32)
+    values = np.concatenate([rng.random(50_000).astype(np.float32) * 10.0 ** rng.integers(
+        -8, 8, 50_000), ties])
+    rounded = np.round(values.astype(np.float64), 6).tolist()
+    assert rounded == [round(v, 6) for v in values.tolist()]
+
+
+MIXED_CUSTOMERS = [
+    [[21137, 47626], [21137]],  # ids
+    [["Organic Strawberries", "Large Lemon"], ["Banana"]],  # names, first seen
+    [["Banana", "Banana", 24852], [47626, 21137, 47626]],  # repeats within a basket
+    [["banana"], ["Large Lemonz", "Banana"]],  # a new spelling and an unknown name
+    [["Large Lemonz"]],  # nothing known: the customer is skipped
+    [["47626", 47626.0], ["Organic Strawberries"]],  # an id as text and as a float
+    [[21137]] * 12,  # a long history
+    [["Limes", 26209], ["Organic Strawberries", "Limes"]],
+]
+
+
+def _as_rows(predictions):
+    return [(p.id, p.product_ids, p.names, p.scores, p.bought_before, p.size_rule,
+             p.orders_given, p.orders_used) for p in predictions]
+
+
+@pytest.mark.parametrize(("model", "rule"), [
+    ("ptopfreq", None),
+    ("gptopfreq", SizingRule(kind="threshold", threshold=0.2)),
+    ("gptopfreq", SizingRule(kind="expected-f1")),
+])
+def test_a_batch_answers_like_one_customer_at_a_time(sample_runs, model, rule):
+    customers = [CustomerOrders(f"c{i}", orders, f"customer c{i}")
+                 for i, orders in enumerate(MIXED_CUSTOMERS * 3)]
+    answers = {}
+    for how in ("batch", "alone"):
+        warnings = []
+        predictor = load_predictor(sample_runs / model, rule=rule, skip_unknown=True,
+                                   warn=warnings.append)
+        if how == "batch":
+            predictions = predictor.predict_batch(customers)
+        else:
+            predictions = [p for c in customers for p in predictor.predict_batch([c])]
+        answers[how] = (_as_rows(predictions), warnings)
+    assert answers["batch"] == answers["alone"]
+    rows, warnings = answers["batch"]
+    assert [r[0] for r in rows] == [c.id for c in customers if c.orders != [["Large Lemonz"]]]
+    assert len(warnings) == 3 * 3 and "c3" in warnings[0] and "c4" in warnings[1]
+
+
+def test_predictions_name_the_products_and_what_was_bought_before(sample_runs):
+    predictor = load_predictor(sample_runs / "gptopfreq", rule=SizingRule(kind="top-k", k=30))
+    history = [["Organic Strawberries", "Large Lemon"], ["Banana", "Banana"]]
+    [prediction] = predictor.predict_batch([CustomerOrders("a", history, "test")])
+    scores = prediction.scores
+    assert len(scores) == 30 and scores == sorted(scores, reverse=True)
+    bought = {item.name for item in prediction.basket if item.bought_before}
+    assert bought == {"Organic Strawberries", "Large Lemon", "Banana"}
+    assert prediction.to_json()["basket"][0] == {
+        "product_id": prediction.product_ids[0], "name": prediction.names[0],
+        "score": scores[0]}
+
+
+def test_batches_grow_to_the_batch_size(sample_runs):
+    from basketcli import predict as predict_module
+
+    predictor = load_predictor(sample_runs / "ptopfreq")
+    assert predict_module.MIN_BATCH <= predictor.batch_size <= predict_module.MAX_BATCH
+    sizes = []
+    original = predictor.predict_batch
+
+    def recording(batch):
+        sizes.append(len(batch))
+        return original(batch)
+
+    predictor.predict_batch = recording
+    customers = [CustomerOrders(i, [[21137]], "test") for i in range(2000)]
+    assert [p.id for p in predictor.predict(customers)] == list(range(2000))
+    assert sizes[:4] == [1, 4, 16, 64] and max(sizes) == predictor.batch_size
