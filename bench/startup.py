@@ -9,8 +9,10 @@ modules the fast start defers each command imported.
 `basket --help` and `basket models` answer from a small startup cache (basketcli.cli.fastpath,
 basketcli.cli.listing): the "warm" rows are the usual case (the cache was filled by an earlier
 run, here the warm-up run), the "no cache" rows start every run with an empty cache folder,
-as right after installing basket or a plugin. `basket models --help` goes through Typer, as
-every other command does. The cache lives in a temporary folder, not in the user's.
+as right after installing basket or a plugin. Every other command goes through Typer, with only
+the module that defines it (basketcli.cli.command_map; `basket predict --help` here), or with
+every command module as before when BASKET_FAST_START=0. The cache lives in a temporary
+folder, not in the user's.
 
 Python caches compiled modules (``__pycache__``) unless PYTHONDONTWRITEBYTECODE is set, as it
 is in some sandboxes; then every start compiles basket's own modules again (installed packages
@@ -109,8 +111,10 @@ def main() -> None:
         ("basket models", [*basket, "models"], ["models"], lambda: warm),
         ("basket --help (no cache)", [*basket, "--help"], ["--help"], cold),
         ("basket models (no cache)", [*basket, "models"], ["models"], cold),
-        ("basket models --help (Typer)", [*basket, "models", "--help"], ["models", "--help"],
+        ("basket predict --help (Typer)", [*basket, "predict", "--help"], ["predict", "--help"],
          lambda: warm),
+        ("  same, BASKET_FAST_START=0", [*basket, "predict", "--help"], ["predict", "--help"],
+         lambda: {**warm, "BASKET_FAST_START": "0"}),
         ('python -c "import torch"', [sys.executable, "-c", "import torch"], None, lambda: warm),
     ]
     load_before = os.getloadavg()[0]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from basketcli.cli import listing, startup_cache
+from basketcli.cli import command_map, listing, startup_cache
 
 SCRIPT = (
     "import os, sys\n"
@@ -90,6 +90,36 @@ def test_other_commands_still_go_through_typer(basket):
     assert code == 0 and "--params" in out and "typer" in modules
     code, out, err, _ = basket("models", "--bogus")
     assert code == 2 and "No such option" in err
+
+
+# --- other commands import only their own module -----------------------------------------------
+def test_the_command_map_covers_every_command():
+    from basketcli.cli import app
+
+    found = command_map.command_modules(app)
+    assert set(found) == {info.name for info in app.registered_commands} | {"data"}
+    assert found["predict"] == ["basketcli.cli.predict_cmd"]
+    assert found["data"] == ["basketcli.cli.data_cmd", "basketcli.cli.synth_cmd"]
+
+
+@pytest.mark.parametrize(("args", "word"), [
+    (["predict", "--run", "x"], "predict"), (["--debug", "train"], "train"),
+    (["--help", "train"], None), (["--version"], None), ([], None), (["--debug"], None),
+])
+def test_the_command_word(args, word):
+    assert command_map.command_word(args) == word
+
+
+def test_a_command_imports_only_its_module_once_the_map_is_cached(basket):
+    expected = {args: basket(*args, BASKET_FAST_START="0", COLUMNS="100")[:3]
+                for args in (("predict", "--help"), ("data", "info", "--help"))}
+    assert basket("evaluate", "--help")[0] == 0  # every module imported; the map is cached
+    for args, result in expected.items():
+        *output, modules = basket(*args, COLUMNS="100")
+        assert tuple(output) == result
+        assert [m for m in modules if m.endswith("_cmd")] == [
+            f"basketcli.cli.{name}_cmd" for name in {"predict": ["predict"],
+                                                      "data": ["data", "synth"]}[args[0]]]
 
 
 # --- the models cache follows the plugins --------------------------------------------------------

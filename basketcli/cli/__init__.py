@@ -2,8 +2,9 @@
 
 Every module named ``*_cmd`` in this package attaches its commands to the Typer app when it is
 imported. Importing this package is light: ``app`` (the Typer app with every command) is built
-on first use, and ``main`` answers the commands people run to look around (``basket``,
-``--help``, ``--version``, ``models``) without Typer (basketcli.cli.fastpath).
+on first use. ``main`` answers the commands people run to look around (``basket``, ``--help``,
+``--version``, ``models``) without Typer (basketcli.cli.fastpath), and for any other command
+imports only the module that defines it when it knows which (basketcli.cli.command_map).
 """
 
 from __future__ import annotations
@@ -44,10 +45,18 @@ sys.modules[__name__].__class__ = _CliPackage
 
 
 def main(args: list[str] | None = None) -> None:
-    """The console script: the fast path when it knows the command, else the Typer app."""
-    from basketcli.cli import fastpath
+    """The console script: the fast path when it knows the command, else the Typer app with
+    the command's own module (basketcli.cli.command_map), else with every command."""
+    from basketcli.cli import command_map, fastpath
 
-    code = fastpath.run(sys.argv[1:] if args is None else list(args))
+    argv = sys.argv[1:] if args is None else list(args)
+    code = fastpath.run(argv)
     if code is not None:
         raise SystemExit(code)
-    _typer_app()(args=args)
+    modules = command_map.modules_for(argv)
+    if modules is not None:
+        app = command_map.import_commands(modules)
+    else:
+        app = _typer_app()
+        command_map.remember(app)
+    app(args=args)
