@@ -294,7 +294,7 @@ class ProductResolver:
         else:
             self.known = None
         self._cache: dict[Any, int | str] = {}  # normalised reference -> row, or the problem
-        # Exact references already resolved -> product id: the per-product fast path. Ids 0 and 1
+        # Exact references already resolved -> product id: the batch path's lookup. Ids 0 and 1
         # stay out, since true/false (and 0.0/1.0) would hash to them.
         self.fast: dict[Any, int] = {}
 
@@ -329,6 +329,23 @@ class ProductResolver:
             raise DataError(f"{where}: {found} (fix it or pass --skip-unknown)")
         self.warn(f"{where}: skipped {found}")
         return None
+
+    def learn(self, names: Iterable[str]) -> None:
+        """Resolve new spellings ahead, without a message: one that fails is reported where
+        it occurs, when its customer is checked one product at a time."""
+        for name in names:
+            if not name.strip():
+                continue
+            key = normalize_name(name)
+            found = self._cache.get(key)
+            if found is None:
+                try:
+                    found = self._resolve(name)
+                except DataError:  # no names to look it up in: said where the name occurs
+                    continue
+                self._cache[key] = found
+            if isinstance(found, int):
+                self.fast[name] = int(self.vocabulary[found])
 
     def _resolve(self, product: str | int) -> int | str:
         if isinstance(product, str):
@@ -552,9 +569,13 @@ class Predictor:
             if not kinds <= {int, str}:
                 return None  # floats, booleans, nested values: checked one by one
             # Names in a spelling already resolved become ids; ids and new names stay as given.
-            products = list(map(self.resolver.fast.get, products, products))
+            fast = self.resolver.fast
+            products = list(map(fast.get, products, products))
             if set(map(type, products)) != {int}:
-                return None
+                self.resolver.learn([p for p in set(products) if type(p) is str])
+                products = list(map(fast.get, products, products))
+                if set(map(type, products)) != {int}:
+                    return None
         try:
             ids = np.array(products, dtype=np.int64)
         except OverflowError:
