@@ -11,9 +11,12 @@ import pytest
 from basketcli.data.basket_data import from_baskets
 from basketcli.engine.batches import (
     basket_lines,
+    distinct_orders,
     epoch_order,
+    example_runs,
     last_order_windows,
     padded_baskets,
+    runs_examples,
     sliding_examples,
     whole_histories,
 )
@@ -70,6 +73,22 @@ def test_basket_lines_are_sparse_targets(three_users):
     rows, items = basket_lines(three_users, np.array([2, 3]))
     assert rows.tolist() == [0, 0, 0, 1]
     assert three_users.item_ids[items].tolist() == [10, 40, 50, 60]
+
+
+def test_example_runs_cut_each_customer_into_consecutive_runs(three_users):
+    starts, _ = sliding_examples(three_users)  # examples of user 0: 2, of user 2: 3
+    assert example_runs(starts, 1).tolist() == [0, 1, 2, 3, 4, 5]
+    assert example_runs(starts, 2).tolist() == [0, 2, 4, 5]  # runs never span two customers
+    assert example_runs(starts, 10).tolist() == [0, 2, 5]
+    offsets = example_runs(starts, 2)
+    assert runs_examples(offsets, np.array([2, 0])).tolist() == [4, 0, 1]
+
+
+def test_distinct_orders_index_back_to_the_windows():
+    windows = np.array([[-1, 3, 4], [3, 4, 5], [4, 5, 6]])
+    orders, index = distinct_orders(windows)
+    assert orders.tolist() == [-1, 3, 4, 5, 6]
+    assert (orders[index] == windows).all()
 
 
 def test_epoch_order_depends_on_seed_and_epoch_only():

@@ -95,8 +95,9 @@ def test_encoders_handle_empty_orders(cls):
     model = make(cls)
     net = model._network(5)
     net.eval()
-    baskets = torch.tensor([[[0, 0], [1, 2]], [[0, 0], [0, 0]]])  # user 2: no orders at all
-    out = net(baskets, torch.tensor([0]), torch.tensor([1]), torch.zeros(1, N_FEATURES))
+    baskets = torch.tensor([[0, 0], [1, 2]])  # distinct orders: "no order" and one order
+    windows = torch.tensor([[0, 1], [0, 0]])  # user 2: no orders at all
+    out = net(baskets, windows, torch.tensor([0]), torch.tensor([1]), torch.zeros(1, N_FEATURES))
     assert out.shape == (2, 5) and torch.isfinite(out).all()
 
 
@@ -169,3 +170,64 @@ def test_weighted_bce_matches_torch_bce_with_pos_weight():
     (grad_expected,) = torch.autograd.grad(expected, logits)
     (grad_got,) = torch.autograd.grad(got, logits)
     assert torch.allclose(grad_got, grad_expected, atol=1e-7)
+
+
+def test_sampled_loss_with_every_product_a_candidate_is_the_full_loss():
+    from plugins.neural.model import sample_candidates, weighted_bce
+    from plugins.neural.modules import candidate_columns
+
+    gen = torch.Generator().manual_seed(1)
+    logits = torch.randn(3, 12, generator=gen) * 3
+    rows, items = torch.tensor([0, 1, 1, 2]), torch.tensor([5, 0, 11, 5])
+    torch.manual_seed(0)
+    candidates, weights = sample_candidates(items, 12, n_sampled=500)  # draws cover the rest
+    assert sorted(candidates.tolist()) == list(range(12))
+    assert candidates[:3].tolist() == [0, 5, 11] and weights.tolist() == [1.0] * 12
+    sampled = weighted_bce(logits[:, candidates], rows, candidate_columns(candidates, items, 12),
+                           5.0, weights, 12)
+    assert torch.allclose(sampled, weighted_bce(logits, rows, items, 5.0))
+
+
+def test_sampled_loss_is_an_unbiased_estimate_of_the_full_loss():
+    from plugins.neural.model import sample_candidates, weighted_bce
+    from plugins.neural.modules import candidate_columns
+
+    gen = torch.Generator().manual_seed(2)
+    logits = torch.randn(4, 200, generator=gen) * 2
+    rows, items = torch.tensor([0, 1, 2, 3]), torch.tensor([3, 50, 3, 199])
+    exact = torch.cat([items, torch.tensor([7, 8, 9])])  # e.g. products bought before
+    full = weighted_bce(logits, rows, items, 5.0)
+    torch.manual_seed(0)
+    estimates = []
+    for _ in range(2000):
+        candidates, weights = sample_candidates(exact, 200, n_sampled=20)
+        assert weights[:6].eq(1).all() and weights[6:].gt(1).all()
+        estimates.append(float(weighted_bce(
+            logits[:, candidates], rows, candidate_columns(candidates, items, 200), 5.0,
+            weights, 200)))
+    estimates = np.array(estimates)
+    assert abs(estimates.mean() - float(full)) < 4 * estimates.std() / np.sqrt(len(estimates))
+    assert estimates.std() > 0  # a real sample, not the full catalog every time
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_candidate_logits_are_the_full_logits_of_those_products(cls, split):
+    model = fitted(cls, split, epochs=1)
+    net = model.net.eval()
+    from basketcli.engine.batches import whole_histories
+
+    starts, ends = whole_histories(split.test.history)
+    inputs = model._inputs(split.test.history, starts, ends)
+    candidates = torch.unique(torch.cat([inputs[3], torch.tensor([0, 2])]))
+    with torch.no_grad():
+        full = net(*inputs)
+        part = net(*inputs, candidates=candidates)
+    assert torch.allclose(part, full[:, candidates], atol=1e-5)
+
+
+@pytest.mark.parametrize("settings", [{"sampled_negatives": 0}, {"customer_run": 4}])
+def test_training_variants_fit_and_score(settings, split):
+    model = fitted(AttnGRU, split, epochs=1, **settings)
+    scores = model.score(split.test.history)
+    assert scores.shape == (split.test.n_users, split.train.n_items)
+    assert np.isfinite(scores).all()

@@ -25,6 +25,34 @@ def sliding_examples(data: BasketData) -> tuple[np.ndarray, np.ndarray]:
     return starts.astype(np.int64), targets
 
 
+def example_runs(starts: np.ndarray, run: int) -> np.ndarray:
+    """Offsets cutting examples grouped by customer (as ``sliding_examples`` gives them) into
+    runs of at most ``run`` consecutive examples of one customer.
+
+    Training on whole runs lets a step encode each order once although the windows of
+    consecutive examples overlap; ``run`` 1 gives one example per run.
+    """
+    n = len(starts)
+    position = np.arange(n)
+    new_customer = np.ones(n, dtype=bool)
+    new_customer[1:] = starts[1:] != starts[:-1]
+    first = np.maximum.accumulate(np.where(new_customer, position, 0))
+    cuts = np.flatnonzero((position - first) % run == 0)
+    return np.append(cuts, n).astype(np.int64)
+
+
+def runs_examples(offsets: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """The example indices of the runs ``runs`` (offsets from ``example_runs``), in order."""
+    return _ranges(offsets[runs], offsets[runs + 1] - offsets[runs])
+
+
+def distinct_orders(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(orders, index): the distinct entries of ``windows`` (-1, no order, included) and where
+    each window entry is among them, so that each order is encoded once."""
+    orders, index = np.unique(windows, return_inverse=True)
+    return orders, index.reshape(windows.shape)
+
+
 def whole_histories(data: BasketData) -> tuple[np.ndarray, np.ndarray]:
     """(start, end) of every customer's full history, for scoring."""
     return data.user_offsets[:-1].astype(np.int64), data.user_offsets[1:].astype(np.int64)

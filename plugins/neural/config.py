@@ -35,6 +35,10 @@ class NeuralConfig(ModelConfig):
     # --- training
     epochs: int = Field(3, ge=1, le=10_000, description="passes over the training examples")
     batch_size: int = Field(16, ge=1, description="examples per optimiser step")
+    customer_run: int = Field(
+        1, ge=1, le=1024, description="consecutive training examples of one customer drawn "
+        "together (a step then encodes each of their orders once instead of once per "
+        "example that reads it); 1 draws every example on its own")
     lr: float = Field(1e-3, gt=0.0, le=10.0, description="peak learning rate (AdamW)")
     weight_decay: float = Field(1e-4, ge=0.0, description="AdamW weight decay of weight matrices")
     scheduler: Literal["cosine", "plateau", "none"] = Field(

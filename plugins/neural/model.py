@@ -5,6 +5,7 @@ torch is imported inside the methods only, so importing a neural plugin module s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -14,8 +15,11 @@ from basketcli.artifacts import atomic_write_npz, load_npz
 from basketcli.data.basket_data import BasketData
 from basketcli.engine.batches import (
     basket_lines,
+    distinct_orders,
+    example_runs,
     last_order_windows,
     padded_baskets,
+    runs_examples,
     sliding_examples,
     whole_histories,
 )
@@ -120,8 +124,8 @@ class NeuralBasketModel(BasketModel):
         import torch
 
         cfg = self.config
-        windows = last_order_windows(starts, ends, cfg.n_orders)
-        arrays = [padded_baskets(data, windows, cfg.max_order_items)]
+        orders, windows = distinct_orders(last_order_windows(starts, ends, cfg.n_orders))
+        arrays = [padded_baskets(data, orders, cfg.max_order_items), windows]
         if cfg.repeat_signal:
             from plugins.neural.features import repeat_features
 
@@ -151,7 +155,12 @@ class NeuralBasketModel(BasketModel):
         self.net.to(self.device)
         info["parameters"] = int(sum(p.numel() for p in self.net.parameters()))
 
-        def batch_loss(index: np.ndarray) -> torch.Tensor:
+        # The trainer shuffles runs of consecutive examples of one customer (see
+        # customer_run), each step taking about batch_size examples.
+        runs = example_runs(starts, cfg.customer_run)
+
+        def batch_loss(run_index: np.ndarray) -> torch.Tensor:
+            index = runs_examples(runs, np.sort(run_index))
             inputs = self._inputs(train, starts[index], targets[index])
             rows, items = (torch.from_numpy(a).to(self.device)
                            for a in basket_lines(train, targets[index]))
@@ -159,7 +168,7 @@ class NeuralBasketModel(BasketModel):
                 return weighted_bce(self.net(*inputs), rows, items, cfg.pos_weight)
             # Exact: what the batch bought before (history windows and repeat items) and
             # bought next; the rest of the catalog is sampled.
-            exact = [items, inputs[0][inputs[0] > 0] - 1, *inputs[2:3]]
+            exact = [items, inputs[0][inputs[0] > 0] - 1, *inputs[3:4]]
             candidates, weights = sample_candidates(torch.cat(exact), self.n_items,
                                                     cfg.sampled_negatives)
             logits = self.net(*inputs, candidates=candidates)
@@ -173,8 +182,9 @@ class NeuralBasketModel(BasketModel):
             def validate() -> dict[str, float]:
                 return evaluate_model(self, valid, [Variant(threshold=cfg.threshold)])[0].metrics
 
-        settings = TrainSettings.from_config(cfg)
-        outcome = Trainer(self.net, settings, ctx, self.device).fit(len(targets), batch_loss,
+        settings = replace(TrainSettings.from_config(cfg),
+                           batch_size=max(1, round(cfg.batch_size / cfg.customer_run)))
+        outcome = Trainer(self.net, settings, ctx, self.device).fit(len(runs) - 1, batch_loss,
                                                                      validate)
         self.net.eval()
         return FitReport(info={**info, **outcome.info(cfg.monitor)}, history=outcome.history)

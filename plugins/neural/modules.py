@@ -197,16 +197,17 @@ class NextBasketNet(nn.Module):
             if n_repeat_features else None
         )
 
-    def forward(self, baskets: torch.Tensor, repeat_rows: torch.Tensor | None = None,
+    def forward(self, baskets: torch.Tensor, windows: torch.Tensor,
+                repeat_rows: torch.Tensor | None = None,
                 repeat_items: torch.Tensor | None = None,
                 repeat_features: torch.Tensor | None = None,
                 candidates: torch.Tensor | None = None) -> torch.Tensor:
-        """baskets (B, n_orders, L) item indices + 1 (0 = padding) -> logits (B, n_items), or
-        (B, len(candidates)) for the given product indices, which must hold every repeat item.
+        """baskets (U, L): distinct orders as item indices + 1 (0 = padding; an all-padding
+        row is "no order"); windows (B, n_orders): each example's last orders as rows of
+        ``baskets``, oldest first -> logits (B, n_items), or (B, len(candidates)) for the
+        given product indices, which must hold every repeat item.
         """
-        batch, n_orders, width = baskets.shape
-        orders = self.encode_orders(baskets.reshape(batch * n_orders, width))
-        state = self.sequence(orders.reshape(batch, n_orders, -1))
+        state = self.sequence(self.encode_orders(baskets)[windows])
         logits = self.head(state, candidates)
         if self.repeat is not None and repeat_rows is not None and repeat_rows.numel():
             bonus = self.repeat(state, repeat_rows, repeat_items, repeat_features)
