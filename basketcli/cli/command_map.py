@@ -37,10 +37,15 @@ def command_word(args: list[str]) -> str | None:
     return None
 
 
+def _enabled() -> bool:
+    """Not with BASKET_FAST_START=0 (start as before) nor for shell completion (Typer's)."""
+    return os.environ.get("BASKET_FAST_START", "1") != "0" and not any(
+        name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ)
+
+
 def modules_for(args: list[str]) -> list[str] | None:
     """The command modules the command in ``args`` needs, or None: import them all."""
-    if os.environ.get("BASKET_FAST_START", "1") == "0" or any(
-            name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ):
+    if not _enabled():
         return None
     word = command_word(args)
     if word is None:
@@ -92,6 +97,8 @@ def _modules(infos: list[Any]) -> list[str] | None:
 
 def remember(app: Any) -> None:
     """Cache the map of the fully imported app, unless the cached one is still valid."""
+    if not _enabled():
+        return
     key = _key()
     document = startup_cache.read(CACHE_FILE)
     try:
