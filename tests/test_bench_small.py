@@ -40,3 +40,12 @@ def test_baselines_small(data_dir):
     assert "baselines, size small" in out
     assert "ptopfreq" in out and "tifuknn" in out and "recall@10" in out
     assert "400 customers" in out
+
+
+def test_train_throughput_small(data_dir):
+    out = run("train_throughput.py", "--size", "small", "--users", "400", "--data-dir",
+              str(data_dir), "--models", "attngru", "--examples", "300",
+              "--set", "order_hidden=16", "--set", "embedding_dim=8", "--threads", "1")
+    assert "training throughput: small (400 customers" in out
+    assert "attngru" in out and "examples/s" in out
+    assert "~" in out  # 300 timed examples of several thousand: the epoch is extrapolated
