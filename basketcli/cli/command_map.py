@@ -11,20 +11,15 @@ stale). When the map is missing or stale, or the arguments are anything but ``[-
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 from basketcli.cli import startup_cache
+from basketcli.cli.fastpath import fast_start_enabled
 
 CACHE_FILE = "cli-commands"
 PACKAGE = "basketcli.cli"
 ROOT_FLAGS = ("--debug",)  # root options that take no value and print nothing
-
-
-def _key() -> dict[str, Any]:
-    here = os.path.dirname(__file__)
-    return {**startup_cache.environment_key(), "commands": [here, os.stat(here).st_mtime_ns]}
 
 
 def command_word(args: list[str]) -> str | None:
@@ -37,21 +32,15 @@ def command_word(args: list[str]) -> str | None:
     return None
 
 
-def _enabled() -> bool:
-    """Not with BASKET_FAST_START=0 (start as before) nor for shell completion (Typer's)."""
-    return os.environ.get("BASKET_FAST_START", "1") != "0" and not any(
-        name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ)
-
-
 def modules_for(args: list[str]) -> list[str] | None:
     """The command modules the command in ``args`` needs, or None: import them all."""
-    if not _enabled():
+    if not fast_start_enabled():
         return None
     word = command_word(args)
     if word is None:
         return None
     document = startup_cache.read(CACHE_FILE)
-    if document is None or document.get("key") != _key():
+    if document is None or document.get("key") != startup_cache.cli_key():
         return None
     try:
         modules = document["commands"].get(word)
@@ -97,9 +86,9 @@ def _modules(infos: list[Any]) -> list[str] | None:
 
 def remember(app: Any) -> None:
     """Cache the map of the fully imported app, unless the cached one is still valid."""
-    if not _enabled():
+    if not fast_start_enabled():
         return
-    key = _key()
+    key = startup_cache.cli_key()
     document = startup_cache.read(CACHE_FILE)
     try:
         if document and document.get("key") == key and startup_cache.unchanged(

@@ -48,12 +48,15 @@ def run(args: list[str]) -> int | None:
     return None
 
 
+def fast_start_enabled() -> bool:
+    """Not with BASKET_FAST_START=0 (start as before) nor for shell completion (Typer's)."""
+    return os.environ.get(FAST_START_ENV, "1") != "0" and not any(
+        name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ)
+
+
 def _eligible() -> bool:
-    if os.environ.get(FAST_START_ENV, "1") == "0" or "TYPER_USE_RICH" in os.environ:
-        return False
-    if any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ):
-        return False  # shell completion is Typer's
-    return os.path.basename(sys.argv[0]) == PROG_NAME  # Typer names the program after argv[0]
+    return (fast_start_enabled() and "TYPER_USE_RICH" not in os.environ
+            and os.path.basename(sys.argv[0]) == PROG_NAME)  # Typer names it after argv[0]
 
 
 def _models_args(args: list[str]) -> tuple[str, bool] | None:
@@ -86,16 +89,10 @@ def _show_models(pattern: str, json_out: bool) -> int:
 
 
 # --- the top-level help page ------------------------------------------------------------------
-def _help_key() -> dict[str, Any]:
-    """The environment plus the command package's folder (a command module added or removed)."""
-    here = os.path.dirname(__file__)
-    return {**startup_cache.environment_key(), "commands": [here, os.stat(here).st_mtime_ns]}
-
-
 def help_page() -> HelpPage | None:
     """The page from the cache, else captured from the Typer app and cached; None when it
     cannot be captured (Typer prints it then)."""
-    key = _help_key()
+    key = startup_cache.cli_key()
     document = startup_cache.read(HELP_CACHE)
     if document is not None and document.get("key") == key:
         try:

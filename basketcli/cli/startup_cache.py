@@ -55,6 +55,13 @@ def environment_key() -> dict[str, Any]:
     }
 
 
+def cli_key() -> dict[str, Any]:
+    """The environment plus this command package's folder (a command module added or removed
+    changes its mtime): what the help page and the command map are keyed by."""
+    here = os.path.dirname(__file__)
+    return {**environment_key(), "commands": [here, _mtime_ns(here)]}
+
+
 def stat_files(paths: Iterable[str]) -> dict[str, FileStat]:
     """(mtime_ns, size) of each file that exists."""
     found = {}
