@@ -47,14 +47,23 @@ def test_plugin_modules_import_without_torch():
     assert out.stdout.strip() == "False"
 
 
-def test_defaults_from_the_original_report():
+def test_network_defaults_from_the_original_report_and_its_preset_file():
+    from pathlib import Path
+
+    from basketcli.settings import read_config_file
+
+    preset = read_config_file(Path(__file__).parents[1] / "examples/configs/report.toml")
     for cls in MODELS:
         cfg = cls.Config()
-        assert (cfg.n_orders, cfg.order_hidden, cfg.batch_size, cfg.epochs, cfg.lr) == (
-            5, 128, 16, 3, 1e-3)
-        assert (cfg.n_layers, cfg.dropout, cfg.pos_weight, cfg.threshold) == (2, 0.1, 5.0, 0.4)
-        assert cfg.repeat_signal and cfg.monitor == "ndcg@10"
+        assert (cfg.n_orders, cfg.order_hidden, cfg.n_layers, cfg.dropout) == (5, 128, 2, 0.1)
+        assert (cfg.pos_weight, cfg.threshold) == (5.0, 0.4)
+        assert (cfg.batch_size, cfg.lr, cfg.epochs, cfg.customer_run) == (64, 3e-3, 4, 4)
+        assert cfg.repeat_signal and cfg.monitor == "ndcg@10" and cfg.sampled_negatives > 0
         assert cls.gives_probabilities
+        report = build_config(cls.Config, preset, cls.name)
+        assert (report.batch_size, report.epochs, report.lr) == (16, 3, 1e-3)
+        assert not report.repeat_signal and report.sampled_negatives == 0
+        assert report.customer_run == 1
     assert AttnGRU.Config().attn_heads == 4
     assert CNNGRU().default_sizing().threshold == 0.4
 

@@ -1,4 +1,11 @@
-"""Hyperparameters shared by the neural models (defaults from the original report)."""
+"""Hyperparameters shared by the neural models.
+
+The network's shape follows the original report (n_orders 5, order_hidden 128, 2 GRU layers,
+4 heads, dropout 0.1, pos_weight 5, threshold 0.4). Training departs from its batch 16 /
+lr 1e-3 / 3 epochs: at batch 16 a step's fixed cost on a CPU dominates, and batch 64 with
+lr 3e-3 for 4 epochs reaches the same test accuracy in about 40% less compute (measured in
+the README). ``examples/configs/report.toml`` restores the report's exact settings.
+"""
 
 from __future__ import annotations
 
@@ -33,13 +40,13 @@ class NeuralConfig(ModelConfig):
     freeze_embeddings: bool = Field(
         False, description="keep EV-initialised embeddings fixed instead of fine-tuning them")
     # --- training
-    epochs: int = Field(3, ge=1, le=10_000, description="passes over the training examples")
-    batch_size: int = Field(16, ge=1, description="examples per optimiser step")
+    epochs: int = Field(4, ge=1, le=10_000, description="passes over the training examples")
+    batch_size: int = Field(64, ge=1, description="examples per optimiser step")
     customer_run: int = Field(
-        1, ge=1, le=1024, description="consecutive training examples of one customer drawn "
+        4, ge=1, le=1024, description="consecutive training examples of one customer drawn "
         "together (a step then encodes each of their orders once instead of once per "
         "example that reads it); 1 draws every example on its own")
-    lr: float = Field(1e-3, gt=0.0, le=10.0, description="peak learning rate (AdamW)")
+    lr: float = Field(3e-3, gt=0.0, le=10.0, description="peak learning rate (AdamW)")
     weight_decay: float = Field(1e-4, ge=0.0, description="AdamW weight decay of weight matrices")
     scheduler: Literal["cosine", "plateau", "none"] = Field(
         "cosine", description="learning-rate schedule: warm-up + cosine decay per step, "
