@@ -6,8 +6,6 @@ from typing import Any
 
 from rich.table import Table
 
-from basketcli.metrics import HEADLINE_KEYS
-
 BEST_STYLE = "bold green"
 LOWER_IS_BETTER = ("seconds",)
 
@@ -33,11 +31,15 @@ def _best(values: list[float | None], higher: bool) -> float | None:
 
 
 def metrics_table(
-    rows: list[dict[str, Any]], title: str | None = None, keys: tuple[str, ...] = HEADLINE_KEYS,
+    rows: list[dict[str, Any]], title: str | None = None, keys: tuple[str, ...] | None = None,
     label_columns: tuple[str, ...] = ("model",), extra_columns: tuple[str, ...] = (),
     highlight_row: int | None = None,
 ) -> Table:
     """One row per result: label columns, metric columns (best highlighted), extra columns."""
+    if keys is None:  # imported here: listing models must not import numpy (basketcli.metrics)
+        from basketcli.metrics import HEADLINE_KEYS
+
+        keys = HEADLINE_KEYS
     table = new_table(title)
     for col in label_columns:
         table.add_column(col, no_wrap=True)
