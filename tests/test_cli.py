@@ -90,3 +90,10 @@ def test_models_table_and_in_process_models(invoke):
     assert "inprocess" in r.stdout and "in-process" in r.stdout
     cached = cached_listing()  # in-process models are never written to the startup cache
     assert cached is None or "inprocess" not in {row["name"] for row in cached[0]}
+
+
+def test_error_messages_print_brackets_literally(invoke, tmp_path):
+    missing = tmp_path / "[shop]" / "orders.csv"  # Rich would read "[shop]" as markup
+    result = invoke("data", "info", "--data", str(missing))
+    assert result.exit_code == 2
+    assert "[shop]" in result.stderr and "Traceback" not in result.output

@@ -64,7 +64,7 @@ def test_missing_dask_packages_name_the_extra(invoke, tmp_path, monkeypatch):
     r = invoke("train", "--model", "xgboost", "--dask-scheduler", "tcp://127.0.0.1:8786",
                *FAST, "--out", run)
     one_line_error(r, "--dask-scheduler needs the dask and distributed packages",
-                   "pip install 'basket")
+                   "pip install 'basket[dask]'")
     assert not run.exists()
 
 

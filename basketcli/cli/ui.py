@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from basketcli.errors import BasketError
 
@@ -38,7 +39,9 @@ def report_error(exc: BaseException) -> int | None:
     if isinstance(exc, BasketError):
         if DEBUG["enabled"]:
             err_console.print_exception()
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        # escape: messages hold paths and hints such as basket[dask], not markup
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False,
+                          soft_wrap=True)
         return EXIT_BAD_INPUT
     if isinstance(exc, KeyboardInterrupt):
         err_console.print("[yellow]interrupted[/]")
@@ -47,7 +50,7 @@ def report_error(exc: BaseException) -> int | None:
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def emit_json(payload: Any) -> None:
