@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -71,16 +73,28 @@ def predict_command(
                 f"products; basket: {predictor.rule.label()}); reading {orders}",
                 highlight=False, soft_wrap=True)
         predictions = predictor.predict(customers)
-        if output is not None:
-            with progress_bars(True) as progress, progress("customers", None) as task:
-                count = write_json_file(_noting(_counted(predictions, task)), output)
-            err_console.print(f"wrote {count} customers to {output}", highlight=False)
-        elif json_out:
-            write_json(_noting(predictions), sys.stdout)
-        else:
-            probabilistic = predictor.model.gives_probabilities
-            for prediction in predictions:
-                console.print(customer_table(prediction, probabilistic))
+        with _long_lived_objects_frozen():
+            if output is not None:
+                with progress_bars(True) as progress, progress("customers", None) as task:
+                    count = write_json_file(_noting(_counted(predictions, task)), output)
+                err_console.print(f"wrote {count} customers to {output}", highlight=False)
+            elif json_out:
+                write_json(_noting(predictions), sys.stdout)
+            else:
+                probabilistic = predictor.model.gives_probabilities
+                for prediction in predictions:
+                    console.print(customer_table(prediction, probabilistic))
+
+
+@contextlib.contextmanager
+def _long_lived_objects_frozen() -> Iterator[None]:
+    """Keep what is loaded (modules, the model) out of the garbage collector's full passes,
+    which parsing many customers triggers: each would walk every loaded object again."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _counted(predictions: Iterable[CustomerPrediction], task) -> Iterator[CustomerPrediction]:
