@@ -334,3 +334,18 @@ def test_csv_is_read_block_by_block(instacart, tmp_path, monkeypatch):
     for a, b in zip(whole, blocks, strict=True):
         for name, array in a.arrays().items():
             assert np.array_equal(array, b.arrays()[name], equal_nan=True), name
+
+
+@pytest.mark.parametrize("command", [
+    ("train", "--model", "ptopfreq", "--out", "{out}"),
+    ("evaluate", "--model", "ptopfreq"),
+    ("compare", "--models", "ptopfreq"),
+    ("grid", "--model", "gptopfreq", "--param", "prior_strength=1,2", "--out", "{out}"),
+    ("embed", "--out", "{out}/ev.npz"),
+], ids=lambda c: c[0])
+def test_every_data_command_takes_the_memory_budget(command, tiny_csv, invoke, tmp_path):
+    out = tmp_path / "out"
+    args = [a.format(out=out) for a in command]
+    result = invoke(*args, "--data", tiny_csv, "--max-memory", "1M")
+    assert result.exit_code == 2 and "--max-memory" in result.output
+    assert "Traceback" not in result.output and not out.exists()

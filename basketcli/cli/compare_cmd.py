@@ -13,6 +13,7 @@ from basketcli.cli.options import (
     DeviceOpt,
     ItemColOpt,
     JsonOpt,
+    MaxMemoryOpt,
     MinItemCountOpt,
     OrderColOpt,
     SizingOpt,
@@ -33,6 +34,7 @@ def compare_command(
     data: DataOpt = "sample", catalog: CatalogOpt = None, min_item_count: MinItemCountOpt = 1,
     top_items: TopItemsOpt = None, user_col: UserColOpt = "user_id",
     item_col: ItemColOpt = "product_id", order_col: OrderColOpt = None, time_col: TimeColOpt = None,
+    max_memory: MaxMemoryOpt = None,
     threshold: ThresholdOpt = 0.5, sizing: SizingOpt = None, device: DeviceOpt = "auto",
     no_reference: Annotated[bool, typer.Option(
         "--no-reference", help="leave out the G-TopFreq and P-TopFreq reference rows")] = False,
@@ -54,7 +56,7 @@ def compare_command(
                 raise ConfigError("--models: give at least one model name")
         rule = parse_sizing(sizing) if sizing else None
         spec = data_spec(data, catalog, min_item_count, top_items, user_col, item_col,
-                         order_col, time_col)
+                         order_col, time_col, max_memory)
         with progress_bars(not json_out) as progress:
             result = workflows.compare(
                 targets, spec, reference=not no_reference, threshold=threshold, sizing=rule,

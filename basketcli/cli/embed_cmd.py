@@ -14,6 +14,7 @@ from basketcli.cli.options import (
     DeviceOpt,
     ItemColOpt,
     JsonOpt,
+    MaxMemoryOpt,
     MinItemCountOpt,
     OrderColOpt,
     TimeColOpt,
@@ -40,6 +41,7 @@ def embed_command(
     data: DataOpt = "sample", catalog: CatalogOpt = None, min_item_count: MinItemCountOpt = 1,
     top_items: TopItemsOpt = None, user_col: UserColOpt = "user_id",
     item_col: ItemColOpt = "product_id", order_col: OrderColOpt = None, time_col: TimeColOpt = None,
+    max_memory: MaxMemoryOpt = None,
     device: DeviceOpt = "auto", json_out: JsonOpt = False,
 ) -> None:
     """Learn a vector per product from the training baskets; use it with
@@ -50,7 +52,7 @@ def embed_command(
 
     with cli_errors():
         spec = data_spec(data, catalog, min_item_count, top_items, user_col, item_col,
-                         order_col, time_col)
+                         order_col, time_col, max_memory)
         settings = EmbedSettings(dim=dim, epochs=epochs, context=context, seed=seed)
         with progress_bars(not json_out) as progress:
             ctx = FitContext(progress=progress, device=device)

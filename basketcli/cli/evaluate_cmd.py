@@ -15,6 +15,7 @@ from basketcli.cli.options import (
     DeviceOpt,
     ItemColOpt,
     JsonOpt,
+    MaxMemoryOpt,
     MinItemCountOpt,
     OrderColOpt,
     SetOpt,
@@ -38,6 +39,7 @@ def evaluate_command(
     data: DataOpt = "sample", catalog: CatalogOpt = None, min_item_count: MinItemCountOpt = 1,
     top_items: TopItemsOpt = None, user_col: UserColOpt = "user_id",
     item_col: ItemColOpt = "product_id", order_col: OrderColOpt = None, time_col: TimeColOpt = None,
+    max_memory: MaxMemoryOpt = None,
     set_: SetOpt = None, config: ConfigOpt = None, threshold: ThresholdOpt = 0.5,
     sizing: SizingOpt = None, device: DeviceOpt = "auto",
     importance: Annotated[bool, typer.Option(
@@ -59,7 +61,7 @@ def evaluate_command(
         explicit_data = (data != "sample" or catalog is not None or top_items is not None
                          or min_item_count > 1)
         spec = data_spec(data, catalog, min_item_count, top_items, user_col, item_col,
-                         order_col, time_col)
+                         order_col, time_col, max_memory)
         with progress_bars(not json_out) as progress:
             ctx = FitContext(progress=progress, device=device)
             if run_dir is not None:

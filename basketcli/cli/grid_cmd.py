@@ -15,6 +15,7 @@ from basketcli.cli.options import (
     DeviceOpt,
     ItemColOpt,
     JsonOpt,
+    MaxMemoryOpt,
     MinItemCountOpt,
     OrderColOpt,
     SetOpt,
@@ -61,6 +62,7 @@ def grid_command(
     data: DataOpt = "sample", catalog: CatalogOpt = None, min_item_count: MinItemCountOpt = 1,
     top_items: TopItemsOpt = None, user_col: UserColOpt = "user_id",
     item_col: ItemColOpt = "product_id", order_col: OrderColOpt = None, time_col: TimeColOpt = None,
+    max_memory: MaxMemoryOpt = None,
     set_: SetOpt = None, config: ConfigOpt = None, device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
 ) -> None:
@@ -75,7 +77,7 @@ def grid_command(
         thresholds = grid.parse_thresholds(threshold)
         sizings = grid.parse_sizings(sizing)
         spec = data_spec(data, catalog, min_item_count, top_items, user_col, item_col,
-                         order_col, time_col)
+                         order_col, time_col, max_memory)
         with progress_bars(not json_out) as progress:
             result = grid.grid(
                 model, params, spec, out or Path("grids") / model,

@@ -17,6 +17,7 @@ from basketcli.cli.options import (
     DeviceOpt,
     ItemColOpt,
     JsonOpt,
+    MaxMemoryOpt,
     MinItemCountOpt,
     OrderColOpt,
     SetOpt,
@@ -46,6 +47,7 @@ def train_command(
     data: DataOpt = "sample", catalog: CatalogOpt = None, min_item_count: MinItemCountOpt = 1,
     top_items: TopItemsOpt = None, user_col: UserColOpt = "user_id",
     item_col: ItemColOpt = "product_id", order_col: OrderColOpt = None, time_col: TimeColOpt = None,
+    max_memory: MaxMemoryOpt = None,
     set_: SetOpt = None, config: ConfigOpt = None, device: DeviceOpt = "auto",
     force: Annotated[bool, typer.Option("--force", help="replace a run already in --out")] = False,
     resume: Annotated[bool, typer.Option(
@@ -76,7 +78,7 @@ def train_command(
     with cli_errors(), _rank_errors(follower):
         settings = model_settings(set_, config)
         spec = data_spec(data, catalog, min_item_count, top_items, user_col, item_col,
-                         order_col, time_col)
+                         order_col, time_col, max_memory)
         shows = not json_out and not follower
         log = (lambda line: err_console.print(line, highlight=False)) if shows else None
         try:
