@@ -713,15 +713,23 @@ def load_predictor(
 
 
 # --- writing -----------------------------------------------------------------------------------
-def write_json(predictions: Iterable[CustomerPrediction], stream: IO[str]) -> int:
-    """Stream ``{"customers": [...]}`` one customer per line; returns the customer count."""
+def write_json(predictions: Iterable[CustomerPrediction], stream: IO[str],
+               flush: bool = False) -> int:
+    """Stream ``{"customers": [...]}`` one customer per line; returns the customer count.
+
+    Each customer's line is complete when written (the comma opens the next line), so a
+    program reading line by line gets every answer at once; ``flush`` pushes each line out
+    (for a pipe, which Python would otherwise buffer until exit).
+    """
     count = 0
-    stream.write('{"customers": [')
+    stream.write('{"customers": [\n')
     for prediction in predictions:
-        stream.write(",\n" if count else "\n")
-        stream.write(json.dumps(prediction.to_json(), ensure_ascii=False))
+        stream.write(("," if count else "") + json.dumps(prediction.to_json(), ensure_ascii=False)
+                     + "\n")
+        if flush:
+            stream.flush()
         count += 1
-    stream.write("\n]}\n")
+    stream.write("]}\n")
     return count
 
 

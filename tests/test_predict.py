@@ -463,3 +463,29 @@ def test_batches_grow_to_the_batch_size(sample_runs):
     customers = [CustomerOrders(i, [[21137]], "test") for i in range(2000)]
     assert [p.id for p in predictor.predict(customers)] == list(range(2000))
     assert sizes[:4] == [1, 4, 16, 64] and max(sizes) == predictor.batch_size
+
+
+def test_json_output_streams_complete_lines():
+    import io
+
+    from basketcli.predict import write_json
+
+    class Answer:
+        def __init__(self, n):
+            self.n = n
+
+        def to_json(self):
+            return {"id": self.n, "basket": []}
+
+    class Recording(io.StringIO):
+        flushed: list[str] = []
+
+        def flush(self):
+            self.flushed.append(self.getvalue())
+
+    stream = Recording()
+    assert write_json((Answer(n) for n in range(3)), stream, flush=True) == 3
+    # after each customer the output so far ends with that customer's complete line
+    assert [text.splitlines()[-1].lstrip(",") for text in stream.flushed] == [
+        '{"id": 0, "basket": []}', '{"id": 1, "basket": []}', '{"id": 2, "basket": []}']
+    assert [c["id"] for c in json.loads(stream.getvalue())["customers"]] == [0, 1, 2]

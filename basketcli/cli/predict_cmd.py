@@ -79,7 +79,7 @@ def predict_command(
                     count = write_json_file(_noting(_counted(predictions, task)), output)
                 err_console.print(f"wrote {count} customers to {output}", highlight=False)
             elif json_out:
-                write_json(_noting(predictions), sys.stdout)
+                write_json(_noting(predictions), sys.stdout, flush=True)
             else:
                 probabilistic = predictor.model.gives_probabilities
                 for prediction in predictions:
