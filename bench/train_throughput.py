@@ -98,7 +98,9 @@ def main() -> None:
     torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
     for name in args.models.split(","):
         settings = dict(item.split("=", 1) for item in args.set)
-        settings.update(epochs="1", repeat_signal=str(not args.no_repeat_signal))
+        settings["epochs"] = "1"
+        if args.no_repeat_signal:
+            settings["repeat_signal"] = "false"
         model = workflows.create_model(name, settings)
         cfg = model.config
         cpu_started = time.process_time()

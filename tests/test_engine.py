@@ -267,3 +267,33 @@ def test_thread_count_honours_a_pinned_omp_num_threads(monkeypatch):
     assert thread_count(FitContext(n_threads=4)) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "8")
     assert thread_count(FitContext(n_threads=2)) == 2
+
+
+def test_row_adam_matches_torch_sparse_adam():
+    from basketcli.engine.row_adam import RowAdam
+
+    torch.manual_seed(0)
+    ours = torch.nn.Embedding(50, 4, sparse=True)
+    theirs = torch.nn.Embedding(50, 4, sparse=True)
+    theirs.load_state_dict(ours.state_dict())
+    opt_ours, opt_theirs = RowAdam(ours.parameters(), lr=0.01), torch.optim.SparseAdam(
+        theirs.parameters(), lr=0.01)
+    for _ in range(5):
+        rows = torch.randint(0, 50, (30,))  # repeated rows: their gradients add up
+        target = torch.randn(30, 4)
+        for table, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            ((table(rows) - target) ** 2).sum().backward()
+            opt.step()
+    assert torch.allclose(ours.weight, theirs.weight, atol=1e-6)
+    assert opt_ours.state[ours.weight]["step"] == 5
+
+
+def test_row_adam_refuses_dense_gradients():
+    from basketcli.engine.row_adam import RowAdam
+
+    table = torch.nn.Embedding(5, 2)
+    opt = RowAdam(table.parameters())
+    table(torch.tensor([1])).sum().backward()
+    with pytest.raises(RuntimeError, match="sparse gradients"):
+        opt.step()

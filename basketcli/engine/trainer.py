@@ -30,6 +30,7 @@ from basketcli.engine.checkpoints import (
     save_torch,
 )
 from basketcli.engine.distributed import Ranks, from_main
+from basketcli.engine.row_adam import RowAdam
 from basketcli.errors import ArtifactError, ConfigError
 from basketcli.protocol import FitContext
 
@@ -149,7 +150,7 @@ def sparse_parameters(module: torch.nn.Module) -> list[torch.nn.Parameter]:
 
 
 class Optimisation:
-    """AdamW for the dense parameters, SparseAdam for embedding tables with sparse gradients
+    """AdamW for the dense parameters, RowAdam (lazy Adam) for tables with sparse gradients
     (only the rows a batch touches are updated, so the cost of a step does not grow with the
     catalog), one learning-rate schedule driving both, and gradient clipping."""
 
@@ -176,7 +177,7 @@ class Optimisation:
             except (RuntimeError, TypeError, ValueError):
                 self.optimizers.append(torch.optim.AdamW(groups, lr=settings.lr))
         if sparse_params:
-            self.optimizers.append(torch.optim.SparseAdam(sparse_params, lr=settings.lr))
+            self.optimizers.append(RowAdam(sparse_params, lr=settings.lr))
         self.clipped = decay + plain
         self.grad_clip = settings.grad_clip
         self.schedulers = [make_scheduler(o, settings, total_steps) for o in self.optimizers]

@@ -20,10 +20,12 @@ def candidate_columns(candidates: torch.Tensor, items: torch.Tensor, n_items: in
 class OrderEncoderCNN(nn.Module):
     """Products of one order -> embeddings -> Conv1d -> ReLU -> max pool -> one vector.
 
-    The convolution is an ``nn.Conv1d`` (padding "same"); its product is computed as one
-    matrix multiply over the unfolded windows, which on a CPU is several times faster than
-    the convolution kernel for orders of a few products. The pooling is AdaptiveMaxPool1d(1),
-    a max over the order's products, taken over the real products only.
+    The convolution is an ``nn.Conv1d`` (padding "same") computed per product: each product's
+    contribution at each kernel offset (``item_rows``) is one small matrix product per
+    distinct product of the batch, and an order position sums the contributions of its
+    window. With zero padding this is exactly the convolution, at a fraction of its work for
+    orders of a few products. The pooling is AdaptiveMaxPool1d(1), a max over the order's
+    products, taken over the real products only.
     """
 
     def __init__(self, embedding_dim: int, hidden: int, kernel_size: int = 3) -> None:
@@ -31,19 +33,23 @@ class OrderEncoderCNN(nn.Module):
         self.conv = nn.Conv1d(embedding_dim, hidden, kernel_size, padding="same")
         self.kernel_size = kernel_size
 
-    def forward(self, embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """embedded (N, L, d), mask (N, L) True where an item is -> (N, hidden)."""
-        n, length, dim = embedded.shape
+    def item_rows(self, embedded: torch.Tensor) -> torch.Tensor:
+        """(U, d) product embeddings -> (U, k * hidden): the product times each kernel tap."""
+        hidden, dim, k = self.conv.weight.shape
+        return embedded @ self.conv.weight.permute(1, 2, 0).reshape(dim, k * hidden)
+
+    def forward(self, rows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """rows (N, L, k * hidden) of ``item_rows`` (zeros at padding), mask (N, L) True where
+        an item is -> (N, hidden)."""
+        n, length, _ = rows.shape
         k = self.kernel_size
         left = (k - 1) // 2
-        padded = nn.functional.pad(embedded, (0, 0, left, k - 1 - left))
-        # (N, L, k, d) windows; the weight (hidden, d, k) is laid out to match.
-        windows = padded.unfold(1, k, 1).transpose(2, 3).reshape(n, length, k * dim)
-        weight = self.conv.weight.permute(0, 2, 1).reshape(self.conv.out_channels, k * dim)
-        x = torch.relu(nn.functional.linear(windows, weight, self.conv.bias))
+        taps = nn.functional.pad(rows.view(n, length, k, -1), (0, 0, 0, 0, left, k - 1 - left))
+        # Output position l sums tap j of the product at l + j - left.
+        x = self.conv.bias + sum(taps[:, j:j + length, j] for j in range(k))
         # After ReLU every value is >= 0, so zeroing the padding leaves the max over the real
         # products unchanged and gives an empty order the zero vector.
-        return x.masked_fill(~mask.unsqueeze(-1), 0.0).amax(dim=1)
+        return torch.relu(x).masked_fill(~mask.unsqueeze(-1), 0.0).amax(dim=1)
 
 
 class OrderEncoderAttention(nn.Module):
@@ -51,7 +57,9 @@ class OrderEncoderAttention(nn.Module):
 
     The attention is an ``nn.MultiheadAttention``; its forward pass is computed from the same
     weights with ``scaled_dot_product_attention``, which takes far fewer operations than the
-    module's general path and matters for orders of a few products.
+    module's general path and matters for orders of a few products. The projections that
+    depend on the product alone (input projection, query/key/value) are computed once per
+    distinct product of the batch (``item_rows``).
     """
 
     def __init__(self, embedding_dim: int, hidden: int, heads: int, dropout: float) -> None:
@@ -60,16 +68,23 @@ class OrderEncoderAttention(nn.Module):
         self.attention = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
         self.norm = nn.LayerNorm(hidden)
 
-    def forward(self, embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def item_rows(self, embedded: torch.Tensor) -> torch.Tensor:
+        """(U, d) product embeddings -> (U, 4 * hidden): projection, then query/key/value."""
         x = self.project(embedded)
-        n, length, hidden = x.shape
+        qkv = nn.functional.linear(x, self.attention.in_proj_weight, self.attention.in_proj_bias)
+        return torch.cat([x, qkv], dim=-1)
+
+    def forward(self, rows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """rows (N, L, 4 * hidden) of ``item_rows``, mask (N, L) -> (N, hidden)."""
+        n, length, _ = rows.shape
+        hidden = self.project.out_features
         heads = self.attention.num_heads
+        x, qkv = rows.split([hidden, 3 * hidden], dim=-1)
         attend = mask.clone()
         # An empty order would mask every key (NaN attention): let it attend to its padding;
         # the pooling below ignores the result anyway.
         attend[:, 0] |= ~mask.any(dim=1)
-        qkv = nn.functional.linear(x, self.attention.in_proj_weight, self.attention.in_proj_bias)
-        q, k, v = qkv.view(n, length, 3, heads, hidden // heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.reshape(n, length, 3, heads, hidden // heads).permute(2, 0, 3, 1, 4)
         attended = nn.functional.scaled_dot_product_attention(
             q, k, v, attn_mask=attend[:, None, None, :],
             dropout_p=self.attention.dropout if self.training else 0.0,
@@ -227,18 +242,16 @@ class NextBasketNet(nn.Module):
         sizes = mask.sum(dim=1)
         bucket = torch.ceil(torch.log2(sizes.clamp(min=1).float())).long().clamp(min=2)
         bucket = torch.where(sizes > 0, bucket, -1)
-        out = None
+        # What depends on the product alone is computed once per distinct product of the
+        # batch; padding (index 0) has the zero embedding, so it adds nothing to a
+        # convolution, as Conv1d's zero padding. Dropout is drawn per product.
+        products, position = torch.unique(flat, return_inverse=True)
+        rows = self.order_encoder.item_rows(
+            self.embedding_dropout(self.item_embedding(products)))
+        out = rows.new_zeros((flat.shape[0], self.hidden))
         for level in torch.unique(bucket[bucket >= 0]).tolist():
-            rows = torch.nonzero(bucket == level).squeeze(1)
-            width = int(sizes[rows].max())
-            # A lookup per bucket: the table's gradient is sparse, so this costs only the rows
-            # read, where one lookup for the whole batch then sliced would fill a dense
-            # gradient of every bucket's (orders, width, dim) block in the backward pass.
-            embedded = self.item_embedding(flat[rows, :width])
-            vectors = self.order_encoder(self.embedding_dropout(embedded), mask[rows, :width])
-            if out is None:
-                out = vectors.new_zeros((flat.shape[0], self.hidden))
-            out = out.index_copy(0, rows, vectors)
-        if out is None:  # every order empty
-            out = self.item_embedding.weight.new_zeros((flat.shape[0], self.hidden))
+            orders = torch.nonzero(bucket == level).squeeze(1)
+            width = int(sizes[orders].max())
+            vectors = self.order_encoder(rows[position[orders, :width]], mask[orders, :width])
+            out = out.index_copy(0, orders, vectors)
         return out
