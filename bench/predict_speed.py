@@ -67,7 +67,7 @@ def main() -> None:
         settings.setdefault(model, {})[key] = value
     names = (args.models.split(",") if args.models
              else [n for n in registry.list_models() if registry.get_entry(n).builtin])
-    console = Console()
+    console = Console(width=max(Console().width, 130))  # the table is wider than 80 columns
     products = "product names" if args.catalog else "product ids"
     table = new_table(f"basket predict speed ({args.customers} customers as {products}, best of "
                       f"{args.rounds}, CPU, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} "
