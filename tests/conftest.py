@@ -79,13 +79,17 @@ def tiny_data() -> BasketData:
     return make_tiny_data()
 
 
+def write_long_csv(data, path: Path) -> Path:
+    """``data`` as a long-format CSV (user_id, order_number, product_id) at ``path``."""
+    rows = ["user_id,order_number,product_id"]
+    for u in range(data.n_users):
+        for n, basket in enumerate(data.product_ids_of(u), start=1):
+            rows += [f"{data.user_ids[u]},{n},{p}" for p in basket]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
 @pytest.fixture
 def tiny_csv(tmp_path, tiny_data) -> Path:
     """The tiny data set as a long-format CSV with order_number."""
-    rows = ["user_id,order_number,product_id"]
-    for u in range(tiny_data.n_users):
-        for n, basket in enumerate(tiny_data.product_ids_of(u), start=1):
-            rows += [f"{tiny_data.user_ids[u]},{n},{p}" for p in basket]
-    path = tmp_path / "tiny.csv"
-    path.write_text("\n".join(rows) + "\n")
-    return path
+    return write_long_csv(tiny_data, tmp_path / "tiny.csv")

@@ -67,16 +67,10 @@ def trained_runs(tmp_path_factory):
     from typer.testing import CliRunner
 
     from basketcli.cli import app
-    from tests.conftest import make_tiny_data
+    from tests.conftest import make_tiny_data, write_long_csv
 
     root = tmp_path_factory.mktemp("runs")
-    data = make_tiny_data()
-    rows = ["user_id,order_number,product_id"]
-    for u in range(data.n_users):
-        for n, basket in enumerate(data.product_ids_of(u), start=1):
-            rows += [f"{data.user_ids[u]},{n},{p}" for p in basket]
-    csv = root / "tiny.csv"
-    csv.write_text("\n".join(rows) + "\n")
+    csv = write_long_csv(make_tiny_data(), root / "tiny.csv")
     runs = {}
     for model, extra in {"cnngru": NEURAL_FAST,
                          "xgboost": ["--set", "n_estimators=5", "--set", "max_depth=2"]}.items():
