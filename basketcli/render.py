@@ -76,11 +76,3 @@ def compare_table(result: Any) -> Table:
     return metrics_table(rows, title, label_columns=("model", "sizing"),
                          extra_columns=("fit seconds", "score seconds"))
 
-
-def key_value_table(pairs: dict[str, Any], title: str | None = None) -> Table:
-    table = new_table(title)
-    table.add_column("field")
-    table.add_column("value", justify="right")
-    for key, value in pairs.items():
-        table.add_row(key, fmt(value))
-    return table
