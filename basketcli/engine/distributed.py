@@ -216,6 +216,12 @@ class Ranks:
         dist.all_reduce(both)
         return both[0].to(total.dtype), int(both[1].item())
 
+    def average_sparse_gradients(self, params: list[torch.nn.Parameter]) -> None:
+        """Average the sparse gradients of ``params`` (left out of DDP) over the ranks."""
+        if self.enabled:
+            for param in params:
+                param.grad = average_sparse(param.grad, param)
+
     def synchronised(self, module: torch.nn.Module, device: torch.device):
         """A context in which ``module``'s gradients are averaged over the ranks."""
         return data_parallel(module, device) if self.enabled else nullcontext()
@@ -229,19 +235,23 @@ def data_parallel(module: torch.nn.Module, device: torch.device) -> Iterator[Non
     pointed at the DDP wrapper, which calls the real forward back. Calls in eval mode or
     without gradients (validation, scoring) skip DDP: they need no gradient averaging, and
     rank 0 makes them alone.
+
+    Tables with sparse gradients (``sparse_parameters``) are left out of DDP, which would
+    need them dense (a whole catalog-sized table sent every step): the trainer averages their
+    touched rows itself (``Ranks.average_sparse_gradients``).
     """
     import torch
     from torch.nn.parallel import DistributedDataParallel
 
     from basketcli.engine.trainer import sparse_parameters
 
-    if sparse_parameters(module):
-        raise ConfigError(
-            "--distributed: the model builds sparse gradients, which DistributedDataParallel "
-            "cannot average; the model must build its network with dense gradients when "
-            "FitContext.distributed is set"
-        )
-    # Every rank starts from rank 0's weights (DDP broadcasts them here).
+    sparse = {id(param) for param in sparse_parameters(module)}
+    ignored = [name for name, param in module.named_parameters() if id(param) in sparse]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, ignored)
+    # Every rank starts from rank 0's weights (DDP broadcasts the others here).
+    with torch.no_grad():
+        for param in sparse_parameters(module):
+            torch.distributed.broadcast(param.data, src=0)
     wrapper = DistributedDataParallel(
         module, device_ids=[device.index] if device.type == "cuda" else None)
     real_forward = module.forward
@@ -261,3 +271,48 @@ def data_parallel(module: torch.nn.Module, device: torch.device) -> Iterator[Non
         yield
     finally:
         del module.forward
+        _forget_ignored(module)
+
+
+def _forget_ignored(module: torch.nn.Module) -> None:
+    """Undo ``_set_params_and_buffers_to_ignore_for_model`` (it marks the module in place)."""
+    if hasattr(module, "_ddp_params_and_buffers_to_ignore"):
+        del module._ddp_params_and_buffers_to_ignore
+    for param in module.parameters():
+        if hasattr(param, "_ddp_ignored"):
+            del param._ddp_ignored
+
+
+def average_sparse(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """The mean over the ranks of one table's sparse gradient (None: no row touched here).
+
+    Each rank sends its touched rows and their gradients (all_gather, padded to the longest);
+    every rank concatenates them in rank order, so all get the same tensor (the optimiser
+    sums duplicate rows when it coalesces) and the tables stay identical on every rank.
+    """
+    import torch
+    import torch.distributed as dist
+
+    world = dist.get_world_size()
+    if grad is None:
+        rows = torch.zeros(0, dtype=torch.long, device=like.device)
+        values = like.new_zeros((0, *like.shape[1:]))
+    else:
+        grad = grad.coalesce()
+        rows, values = grad.indices()[0], grad.values()
+    count = torch.tensor([len(rows)], device=like.device)
+    counts = [torch.zeros_like(count) for _ in range(world)]
+    dist.all_gather(counts, count)
+    sizes = [int(c) for c in counts]
+    longest = max(sizes)
+    padded_rows = rows.new_zeros(longest)
+    padded_rows[:len(rows)] = rows
+    padded_values = values.new_zeros((longest, *values.shape[1:]))
+    padded_values[:len(rows)] = values
+    all_rows = [torch.empty_like(padded_rows) for _ in range(world)]
+    all_values = [torch.empty_like(padded_values) for _ in range(world)]
+    dist.all_gather(all_rows, padded_rows)
+    dist.all_gather(all_values, padded_values)
+    rows = torch.cat([r[:n] for r, n in zip(all_rows, sizes, strict=True)])
+    values = torch.cat([v[:n] for v, n in zip(all_values, sizes, strict=True)]) / world
+    return torch.sparse_coo_tensor(rows.unsqueeze(0), values, like.shape)

@@ -179,6 +179,7 @@ class Optimisation:
         if sparse_params:
             self.optimizers.append(RowAdam(sparse_params, lr=settings.lr))
         self.clipped = decay + plain
+        self.sparse = sparse_params
         self.grad_clip = settings.grad_clip
         self.schedulers = [make_scheduler(o, settings, total_steps) for o in self.optimizers]
         self.per_step = settings.scheduler != "plateau"
@@ -336,6 +337,7 @@ class Trainer:
                 optim.zero_grad()
                 loss = batch_loss(index)
                 loss.backward()
+                self.ranks.average_sparse_gradients(optim.sparse)
                 optim.step()
                 total += loss.detach() * len(index)
                 total_rows += len(index)

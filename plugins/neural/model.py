@@ -57,7 +57,7 @@ def weighted_bce(logits: torch.Tensor, rows: torch.Tensor, columns: torch.Tensor
     negative = F.softplus(logits)
     total = (negative.sum() if column_weights is None
              else (negative.sum(dim=0) * column_weights).sum())
-    bought = logits[rows, columns]
+    bought = logits.reshape(-1).index_select(0, rows * logits.shape[1] + columns)
     total = total + (pos_weight * F.softplus(-bought) - F.softplus(bought)).sum()
     return total / (logits.shape[0] * (n_products or logits.shape[1]))
 
@@ -148,7 +148,7 @@ class NeuralBasketModel(BasketModel):
             )
         self.device = prepare_torch(ctx, cfg.seed)
         self.n_items = train.n_items
-        self.net = self._network(train.n_items, sparse_grads=not ctx.distributed)
+        self.net = self._network(train.n_items)
         info: dict[str, Any] = {"examples": int(len(targets))}
         if cfg.embeddings:
             info["embeddings"] = self._load_embeddings(train.item_ids)
