@@ -226,7 +226,7 @@ def test_candidate_logits_are_the_full_logits_of_those_products(cls, split):
     from basketcli.engine.batches import whole_histories
 
     starts, ends = whole_histories(split.test.history)
-    inputs = model._inputs(split.test.history, starts, ends)
+    inputs = model._tensors(model._arrays(split.test.history, starts, ends))
     candidates = torch.unique(torch.cat([inputs[3], torch.tensor([0, 2])]))
     with torch.no_grad():
         full = net(*inputs)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,9 +250,13 @@ class Trainer:
 
     ``batch_loss(example_indices)`` returns the mean loss of those examples (the model builds
     its batch from them); ``validate()`` returns validation metrics (higher is better) with the
-    module in eval mode. With ``ctx.work_dir`` set, every epoch ends with an atomic checkpoint
-    there, and ``ctx.resume`` continues from it. With ``ctx.distributed`` the ranks of a
-    process group train together (``basketcli.engine.distributed``).
+    module in eval mode. With ``prepare``, ``batch_loss`` receives ``prepare(example_indices)``
+    instead, computed in a background thread one step ahead (it must not draw from torch's
+    random generator, so that runs stay reproducible): a model's batch building (NumPy work)
+    then overlaps the previous step's torch work. With ``ctx.work_dir`` set, every epoch ends
+    with an atomic checkpoint there, and ``ctx.resume`` continues from it. With
+    ``ctx.distributed`` the ranks of a process group train together
+    (``basketcli.engine.distributed``).
     """
 
     def __init__(self, module: torch.nn.Module, settings: TrainSettings, ctx: FitContext,
@@ -262,9 +268,11 @@ class Trainer:
                          else None)
 
     def fit(
-        self, n_examples: int, batch_loss: Callable[[np.ndarray], torch.Tensor],
+        self, n_examples: int, batch_loss: Callable[[Any], torch.Tensor],
         validate: Callable[[], dict[str, float]] | None = None,
+        prepare: Callable[[np.ndarray], Any] | None = None,
     ) -> TrainOutcome:
+        self.prepare = prepare
         with self.ranks.synchronised(self.module, self.device):
             return self._fit(n_examples, batch_loss, validate)
 
@@ -331,11 +339,13 @@ class Trainer:
         total = torch.zeros((), device=self.device)
         total_rows = shown = 0
         description = f"epoch {epoch + 1}/{s.epochs}"
-        with self.ctx.progress(description, steps + (1 if validate else 0)) as task:
-            for step in range(steps):
-                index = order[step * s.batch_size:(step + 1) * s.batch_size]
+        batches = (order[step * s.batch_size:(step + 1) * s.batch_size]
+                   for step in range(steps))
+        with self.ctx.progress(description, steps + (1 if validate else 0)) as task, \
+                _ahead(batches, self.prepare) as prepared:
+            for step, (index, batch) in enumerate(prepared):
                 optim.zero_grad()
-                loss = batch_loss(index)
+                loss = batch_loss(batch)
                 loss.backward()
                 self.ranks.average_sparse_gradients(optim.sparse)
                 optim.step()
@@ -425,6 +435,30 @@ class Trainer:
             if best is None:
                 raise ArtifactError(f"{best_path}: missing; train again with --force")
         return payload, best
+
+
+@contextmanager
+def _ahead(indices: Iterator[np.ndarray], prepare: Callable[[np.ndarray], Any] | None
+           ) -> Iterator[Iterator[tuple[np.ndarray, Any]]]:
+    """(index, prepare(index)) for each of ``indices``, the next one prepared in a worker
+    thread while the caller uses the current one (NumPy and torch release the GIL in their
+    heavy loops). Without ``prepare`` the batch is the index itself."""
+    if prepare is None:
+        yield ((index, index) for index in indices)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="basket-batches") as pool:
+
+        def pairs() -> Iterator[tuple[np.ndarray, Any]]:
+            pending = None
+            for index in indices:
+                future = pool.submit(prepare, index)
+                if pending is not None:
+                    yield pending[0], pending[1].result()
+                pending = (index, future)
+            if pending is not None:
+                yield pending[0], pending[1].result()
+
+        yield pairs()
 
 
 def _epoch_line(row: dict[str, float], settings: TrainSettings, best: bool) -> str:

@@ -5,6 +5,7 @@ torch is imported inside the methods only, so importing a neural plugin module s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -119,10 +120,10 @@ class NeuralBasketModel(BasketModel):
             sampled_output=cfg.sampled_negatives > 0, sparse_grads=sparse_grads,
         )
 
-    def _inputs(self, data: BasketData, starts: np.ndarray, ends: np.ndarray) -> tuple:
-        """Network inputs for the histories ``starts[r]:ends[r]`` (global order indices)."""
-        import torch
-
+    def _arrays(self, data: BasketData, starts: np.ndarray, ends: np.ndarray
+                ) -> list[np.ndarray]:
+        """The network's inputs, as arrays, for the histories ``starts[r]:ends[r]`` (global
+        order indices)."""
         cfg = self.config
         orders, windows = distinct_orders(last_order_windows(starts, ends, cfg.n_orders))
         arrays = [padded_baskets(data, orders, cfg.max_order_items), windows]
@@ -130,6 +131,11 @@ class NeuralBasketModel(BasketModel):
             from plugins.neural.features import repeat_features
 
             arrays += repeat_features(data, starts, ends)
+        return arrays
+
+    def _tensors(self, arrays: Iterable[np.ndarray]) -> tuple:
+        import torch
+
         return tuple(torch.from_numpy(a).to(self.device) for a in arrays)
 
     # --- fit -----------------------------------------------------------------------------------
@@ -159,11 +165,14 @@ class NeuralBasketModel(BasketModel):
         # customer_run), each step taking about batch_size examples.
         runs = example_runs(starts, cfg.customer_run)
 
-        def batch_loss(run_index: np.ndarray) -> torch.Tensor:
+        def prepare(run_index: np.ndarray) -> tuple:
+            # NumPy only (the trainer runs it a step ahead in a thread): no torch RNG here.
             index = runs_examples(runs, np.sort(run_index))
-            inputs = self._inputs(train, starts[index], targets[index])
-            rows, items = (torch.from_numpy(a).to(self.device)
-                           for a in basket_lines(train, targets[index]))
+            return (self._arrays(train, starts[index], targets[index]),
+                    basket_lines(train, targets[index]))
+
+        def batch_loss(batch: tuple) -> torch.Tensor:
+            inputs, (rows, items) = (self._tensors(arrays) for arrays in batch)
             if cfg.sampled_negatives == 0:
                 return weighted_bce(self.net(*inputs), rows, items, cfg.pos_weight)
             # Exact: what the batch bought before (history windows and repeat items) and
@@ -184,8 +193,8 @@ class NeuralBasketModel(BasketModel):
 
         settings = replace(TrainSettings.from_config(cfg),
                            batch_size=max(1, round(cfg.batch_size / cfg.customer_run)))
-        outcome = Trainer(self.net, settings, ctx, self.device).fit(len(runs) - 1, batch_loss,
-                                                                     validate)
+        outcome = Trainer(self.net, settings, ctx, self.device).fit(
+            len(runs) - 1, batch_loss, validate, prepare)
         self.net.eval()
         return FitReport(info={**info, **outcome.info(cfg.monitor)}, history=outcome.history)
 
@@ -220,7 +229,7 @@ class NeuralBasketModel(BasketModel):
         self.net.eval()
         starts, ends = whole_histories(histories)
         with torch.inference_mode():
-            logits = self.net(*self._inputs(histories, starts, ends))
+            logits = self.net(*self._tensors(self._arrays(histories, starts, ends)))
             return torch.sigmoid(logits).float().cpu().numpy()
 
     # --- persistence ---------------------------------------------------------------------------

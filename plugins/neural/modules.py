@@ -76,10 +76,17 @@ class OrderEncoderAttention(nn.Module):
         self.norm = nn.LayerNorm(hidden)
 
     def item_rows(self, embedded: torch.Tensor) -> torch.Tensor:
-        """(U, d) product embeddings -> (U, 4 * hidden): projection, then query/key/value."""
-        x = self.project(embedded)
-        qkv = nn.functional.linear(x, self.attention.in_proj_weight, self.attention.in_proj_bias)
-        return torch.cat([x, qkv], dim=-1)
+        """(U, d) product embeddings -> (U, 4 * hidden): projection, then query/key/value.
+
+        Both are linear in the embedding, so the query/key/value weights are folded into the
+        projection's (a (3h x h) @ (h x d) product, small) and one matrix product of width d
+        gives all four: about 40% fewer operations than projecting, then projecting again.
+        """
+        weight, bias = self.project.weight, self.project.bias
+        in_weight, in_bias = self.attention.in_proj_weight, self.attention.in_proj_bias
+        folded_weight = torch.cat([weight, in_weight @ weight])
+        folded_bias = torch.cat([bias, torch.addmv(in_bias, in_weight, bias)])
+        return nn.functional.linear(embedded, folded_weight, folded_bias)
 
     def forward(self, rows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """rows (N, L, 4 * hidden) of ``item_rows``, mask (N, L) -> (N, hidden)."""
