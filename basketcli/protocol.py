@@ -69,7 +69,8 @@ class FitContext:
     resume: bool = False
     n_threads: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     log: Callable[[str], None] = lambda message: None
-    # Launched under torchrun with --distributed: torch models train with DDP (dense gradients).
+    # Launched under torchrun with --distributed: torch models train with DDP (the trainer
+    # averages sparse tables' touched rows itself).
     distributed: bool = False
     # Address of a Dask scheduler that models able to use one (xgboost) train on.
     dask_scheduler: str | None = None

@@ -3,6 +3,7 @@
     python bench/train_throughput.py                         # cnngru and attngru, bundled sample
     python bench/train_throughput.py --size full --models attngru   # full Instacart size
     python bench/train_throughput.py --set batch_size=16 --threads 1 --no-repeat-signal
+    python bench/train_throughput.py --size full --ranks 2 --threads 1   # 2 DDP processes
 
 An epoch is one pass over every training example (every order after a customer's first, up to
 the validation target), full catalog, default settings unless --set says otherwise. Below the
@@ -13,6 +14,9 @@ extrapolated from that rate (marked "~"). Targets on the 2-core machine (issues 
 epoch of the sample under 20 s, an attngru epoch at the full size under 20 minutes.
 "cpu s" is the process CPU time of the fit (all threads); on a machine shared with other jobs
 it is disturbed less than the wall-clock time.
+With --ranks N the script starts itself under torchrun (N processes of --threads threads each,
+gloo): every rank trains on its share of the timed examples with DistributedDataParallel, as
+`basket train --distributed` does, and rank 0 prints the table (its CPU time is one rank's).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import math
 import os
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -50,10 +55,12 @@ def subset_with_examples(train, n_examples: int, seed: int = 0):
     return train.select_users(np.sort(chosen))
 
 
-def optimiser_steps(data, config) -> int:
-    """Steps of one epoch, as the neural models batch their examples (runs of customer_run)."""
+def optimiser_steps(data, config, ranks: int = 1) -> int:
+    """Steps of one epoch (per rank), as the neural models batch their examples (runs of
+    customer_run)."""
     runs = len(example_runs(sliding_examples(data)[0], config.customer_run)) - 1
-    return math.ceil(runs / max(1, round(config.batch_size / config.customer_run)))
+    runs_per_step = max(1, round(config.batch_size / config.customer_run))
+    return math.ceil(math.ceil(runs / ranks) / runs_per_step)
 
 
 def main() -> None:
@@ -66,10 +73,17 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=None,
                         help="time this many examples and extrapolate the epoch "
                              f"(default: the whole epoch, {FULL_SIZE_EXAMPLES:,} at full size)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per process (default: the cores, divided by --ranks)")
+    parser.add_argument("--ranks", type=int, default=1,
+                        help="data-parallel processes (DDP under torchrun, gloo)")
     parser.add_argument("--no-repeat-signal", action="store_true")
     parser.add_argument("--set", action="append", default=[], help="extra model setting k=v")
     args = parser.parse_args()
+    if args.threads is None:
+        args.threads = max(1, (os.cpu_count() or 1) // args.ranks)
+    if args.ranks > 1 and "RANK" not in os.environ:
+        relaunch_under_torchrun(args.ranks, args.threads)
 
     source = data_source(args.size, args.users, args.data_dir or default_data_dir())
     dataset, split = workflows.prepare(DataSpec(source=source))
@@ -82,9 +96,11 @@ def main() -> None:
     partial = timed < n_examples
     target = TARGET_SECONDS.get(args.size)
 
+    processes = f"{args.ranks} ranks x {args.threads} threads" if args.ranks > 1 else (
+        f"{args.threads} threads")
     table = Table(title=f"training throughput: {args.size} ({split.train.n_users:,} customers, "
                         f"{split.train.n_items:,} products, {n_examples:,} examples; timed "
-                        f"{timed:,}), {args.threads} threads, {os.cpu_count()} cores")
+                        f"{timed:,}), {processes}, {os.cpu_count()} cores")
     columns = ["model", "repeat", "batch", "run", "sampled", "steps", "examples/s", "s/epoch",
                "cpu s/epoch", "valid scoring s"]
     if target:
@@ -96,6 +112,7 @@ def main() -> None:
     # torch imports its compiler stack (seconds) when the first optimiser is built: keep that
     # out of the CPU time of the first model.
     torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
+    main_rank = os.environ.get("RANK", "0") == "0"
     for name in args.models.split(","):
         settings = dict(item.split("=", 1) for item in args.set)
         settings["epochs"] = "1"
@@ -104,24 +121,45 @@ def main() -> None:
         model = workflows.create_model(name, settings)
         cfg = model.config
         cpu_started = time.process_time()
-        report = model.fit(train, None, FitContext(n_threads=args.threads))
+        with launched(FitContext(n_threads=args.threads, device="cpu"), args.ranks) as ctx:
+            report = model.fit(train, None, ctx)
         cpu = (time.process_time() - cpu_started) * n_examples / timed
         rate = timed / report.info["train_seconds"]
         epoch = n_examples / rate
         scoring = "-"
-        if not partial:
+        if not partial and main_rank:
             started = time.perf_counter()
             evaluate_model(model, split.valid)
             scoring = f"{time.perf_counter() - started:.1f}"
         mark = "~" if partial else ""
         row = [name, "on" if cfg.repeat_signal else "off", str(cfg.batch_size),
                str(cfg.customer_run), str(cfg.sampled_negatives),
-               f"{mark}{optimiser_steps(split.train, cfg):,}", f"{rate:,.0f}",
+               f"{mark}{optimiser_steps(split.train, cfg, args.ranks):,}", f"{rate:,.0f}",
                f"{mark}{epoch:,.1f}", f"{mark}{cpu:,.1f}", scoring]
         if target:
             row.append("yes" if epoch < target else "no")
         table.add_row(*row)
-    Console(width=max(Console().width, 130)).print(table)
+    if main_rank:
+        Console(width=max(Console().width, 130)).print(table)
+
+
+def relaunch_under_torchrun(ranks: int, threads: int) -> None:
+    """Run this very command as ``ranks`` processes of torchrun; exit with its status."""
+    import subprocess
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc-per-node={ranks}", *sys.argv]
+    environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    sys.exit(subprocess.run(command, env=environment, check=False).returncode)
+
+
+def launched(ctx: FitContext, ranks: int):
+    """The fit context: this rank's share of a process group under torchrun, else ``ctx``."""
+    if ranks <= 1:
+        return nullcontext(ctx)
+    from basketcli.engine.distributed import process_group
+
+    return process_group(ctx)
 
 
 if __name__ == "__main__":

@@ -132,6 +132,31 @@ def test_loss_falls_and_history_has_a_row_per_epoch():
     assert len(lines) == 4 and lines[0].startswith("epoch 1/4")
 
 
+def test_batches_prepared_ahead_in_a_thread_give_the_same_run():
+    plain_toy, plain = fit_toy(FitContext(), epochs=2)
+    toy = Toy()
+    seen: list[np.ndarray] = []
+
+    def prepare(index: np.ndarray) -> tuple[str, np.ndarray]:
+        seen.append(index.copy())
+        return "prepared", index.copy()
+
+    def loss(batch: tuple[str, np.ndarray]):
+        tag, index = batch  # the loss receives what prepare made, not the index
+        assert tag == "prepared"
+        return toy.loss(index)
+
+    trainer = Trainer(toy.module, TrainSettings(batch_size=8, lr=0.05, epochs=2), FitContext(),
+                      torch.device("cpu"))
+    outcome = trainer.fit(64, loss, toy.validate, prepare)
+    assert len(seen) == 2 * 8  # every batch of both epochs, once
+    assert sorted(np.concatenate(seen[:8]).tolist()) == list(range(64))
+    assert [row["train_loss"] for row in outcome.history] == pytest.approx(
+        [row["train_loss"] for row in plain.history], rel=1e-6)
+    for a, b in zip(toy.module.parameters(), plain_toy.module.parameters(), strict=True):
+        assert torch.allclose(a, b)
+
+
 def test_early_stopping_restores_the_best_epoch():
     toy = Toy()
     scores = iter([0.1, 0.5, 0.4, 0.3, 0.9])
