@@ -272,11 +272,10 @@ class Trainer:
         validate: Callable[[], dict[str, float]] | None = None,
         prepare: Callable[[np.ndarray], Any] | None = None,
     ) -> TrainOutcome:
-        self.prepare = prepare
         with self.ranks.synchronised(self.module, self.device):
-            return self._fit(n_examples, batch_loss, validate)
+            return self._fit(n_examples, batch_loss, validate, prepare)
 
-    def _fit(self, n_examples, batch_loss, validate) -> TrainOutcome:
+    def _fit(self, n_examples, batch_loss, validate, prepare) -> TrainOutcome:
         s = self.settings
         steps = math.ceil(self.ranks.shard_size(n_examples) / s.batch_size)
         optim = Optimisation(self.module, s, total_steps=max(1, steps * s.epochs))
@@ -292,7 +291,7 @@ class Trainer:
             epoch = state.epoch
             epoch_started = time.perf_counter()
             loss, metrics = self._run_epoch(epoch, steps, n_examples, batch_loss, validate,
-                                            optim)
+                                            prepare, optim)
             row: dict[str, float] = {
                 "epoch": epoch + 1, "train_loss": loss, "lr": optim.lr,
             }
@@ -331,7 +330,7 @@ class Trainer:
             world_size=self.ranks.size,
         )
 
-    def _run_epoch(self, epoch, steps, n_examples, batch_loss, validate, optim):
+    def _run_epoch(self, epoch, steps, n_examples, batch_loss, validate, prepare, optim):
         s = self.settings
         order = self.ranks.shard(epoch_order(n_examples, s.seed, epoch))
         self.ranks.seed_epoch(s.seed, epoch)
@@ -342,7 +341,7 @@ class Trainer:
         batches = (order[step * s.batch_size:(step + 1) * s.batch_size]
                    for step in range(steps))
         with self.ctx.progress(description, steps + (1 if validate else 0)) as task, \
-                _ahead(batches, self.prepare) as prepared:
+                _ahead(batches, prepare) as prepared:
             for step, (index, batch) in enumerate(prepared):
                 optim.zero_grad()
                 loss = batch_loss(batch)

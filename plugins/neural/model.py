@@ -106,7 +106,7 @@ class NeuralBasketModel(BasketModel):
         self.device: Any = "cpu"
 
     # --- the network ---------------------------------------------------------------------------
-    def _network(self, n_items: int, sparse_grads: bool = True):
+    def _network(self, n_items: int):
         from plugins.neural.features import N_FEATURES
         from plugins.neural.modules import NextBasketNet
 
@@ -117,7 +117,7 @@ class NeuralBasketModel(BasketModel):
             kernel_size=getattr(cfg, "kernel_size", 3), heads=getattr(cfg, "attn_heads", 4),
             n_repeat_features=N_FEATURES if cfg.repeat_signal else 0,
             repeat_hidden=cfg.repeat_hidden, head_hidden=cfg.head_hidden,
-            sampled_output=cfg.sampled_negatives > 0, sparse_grads=sparse_grads,
+            sampled_output=cfg.sampled_negatives > 0,
         )
 
     def _arrays(self, data: BasketData, starts: np.ndarray, ends: np.ndarray

@@ -207,8 +207,8 @@ class NextBasketNet(nn.Module):
         super().__init__()
         self.n_items, self.hidden = n_items, hidden
         # Sparse gradients (``sparse_grads``): a step updates only the products its batch
-        # holds, the engine giving sparse tables to SparseAdam; DistributedDataParallel needs
-        # dense ones.
+        # holds, the engine giving sparse tables to RowAdam (and, under DDP, exchanging only
+        # their touched rows).
         self.item_embedding = nn.Embedding(n_items + 1, embedding_dim, padding_idx=0,
                                            sparse=sparse_grads)
         self.embedding_dropout = nn.Dropout(dropout)
