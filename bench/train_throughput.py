@@ -15,8 +15,9 @@ epoch of the sample under 20 s, an attngru epoch at the full size under 20 minut
 "cpu s" is the process CPU time of the fit (all threads); on a machine shared with other jobs
 it is disturbed less than the wall-clock time.
 With --ranks N the script starts itself under torchrun (N processes of --threads threads each,
-gloo): every rank trains on its share of the timed examples with DistributedDataParallel, as
-`basket train --distributed` does, and rank 0 prints the table (its CPU time is one rank's).
+gloo on CPUs, nccl on GPUs): every rank trains on its share of the timed examples with
+DistributedDataParallel, as `basket train --distributed` does, and rank 0 prints the table (its
+CPU time is one rank's). The device is auto (a GPU when torch sees one), as for `basket train`.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def main() -> None:
         model = workflows.create_model(name, settings)
         cfg = model.config
         cpu_started = time.process_time()
-        with launched(FitContext(n_threads=args.threads, device="cpu"), args.ranks) as ctx:
+        with launched(FitContext(n_threads=args.threads), args.ranks) as ctx:
             report = model.fit(train, None, ctx)
         cpu = (time.process_time() - cpu_started) * n_examples / timed
         rate = timed / report.info["train_seconds"]
