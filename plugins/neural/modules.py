@@ -8,6 +8,9 @@ import math
 import torch
 from torch import nn
 
+from plugins.neural.dropout import Dropout, dropout
+from plugins.neural.recurrence import GRURecurrence
+
 
 def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``table[index]`` for an integer ``index`` of any shape, through ``index_select``: on a
@@ -63,10 +66,11 @@ class OrderEncoderAttention(nn.Module):
     """Products of one order -> embeddings -> multi-head self-attention -> masked mean pool.
 
     The attention is an ``nn.MultiheadAttention``; its forward pass is computed from the same
-    weights with ``scaled_dot_product_attention``, which takes far fewer operations than the
-    module's general path and matters for orders of a few products. The projections that
-    depend on the product alone (input projection, query/key/value) are computed once per
-    distinct product of the batch (``item_rows``).
+    weights as scaled dot-product attention written out (the steps of torch's CPU kernel for
+    such small maps), which takes far fewer operations than the module's general path and
+    draws its dropout masks with ``plugins.neural.dropout``. The projections that depend on
+    the product alone (input projection, query/key/value) are computed once per distinct
+    product of the batch (``item_rows``).
     """
 
     def __init__(self, embedding_dim: int, hidden: int, heads: int, dropout: float) -> None:
@@ -99,27 +103,47 @@ class OrderEncoderAttention(nn.Module):
         # the pooling below ignores the result anyway.
         attend[:, 0] |= ~mask.any(dim=1)
         q, k, v = qkv.reshape(n, length, 3, heads, hidden // heads).permute(2, 0, 3, 1, 4)
-        attended = nn.functional.scaled_dot_product_attention(
-            q, k, v, attn_mask=attend[:, None, None, :],
-            dropout_p=self.attention.dropout if self.training else 0.0,
-        )
-        attended = self.attention.out_proj(attended.transpose(1, 2).reshape(n, length, hidden))
+        scores = (q @ k.transpose(-1, -2)) * (hidden // heads) ** -0.5
+        shares = scores.masked_fill(~attend[:, None, None, :], float("-inf")).softmax(dim=-1)
+        shares = dropout(shares, self.attention.dropout, self.training)
+        attended = self.attention.out_proj((shares @ v).transpose(1, 2).reshape(n, length, hidden))
         x = self.norm(x + attended)
         weights = mask.to(x.dtype).unsqueeze(-1)
         return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
 
 class OrderSequenceGRU(nn.Module):
-    """A GRU over the last orders' vectors (oldest first); returns the final state."""
+    """A GRU over the last orders' vectors (oldest first); returns the final state.
+
+    The weights are an ``nn.GRU``'s (dropout between layers). On CPUs the layers run one by one
+    (``GRURecurrence``, the same equations): the first layer's input gates are then computed
+    once per distinct order of the batch rather than once per window entry (consecutive
+    examples of a customer share most of their orders), and the dropout masks come from
+    ``plugins.neural.dropout``. On GPUs ``nn.GRU`` runs (cuDNN's fused kernel).
+    """
 
     def __init__(self, hidden: int, n_layers: int, dropout: float) -> None:
         super().__init__()
         self.gru = nn.GRU(hidden, hidden, num_layers=n_layers, batch_first=True,
                           dropout=dropout if n_layers > 1 else 0.0)
 
-    def forward(self, orders: torch.Tensor) -> torch.Tensor:
-        output, _ = self.gru(orders)
-        return output[:, -1]
+    def forward(self, orders: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
+        """orders (U, hidden) distinct order vectors, windows (B, steps) rows of ``orders``
+        -> (B, hidden)."""
+        if orders.device.type != "cpu":
+            return self.gru(gather_rows(orders, windows))[0][:, -1]
+        gru = self.gru
+        # Time-major (steps, B, ...) from here on: each step is one contiguous block.
+        gates_in = gather_rows(
+            nn.functional.linear(orders, gru.weight_ih_l0, gru.bias_ih_l0), windows.t())
+        states = GRURecurrence.apply(gates_in, gru.weight_hh_l0, gru.bias_hh_l0)
+        for layer in range(1, gru.num_layers):
+            below = dropout(states, gru.dropout, self.training)
+            gates_in = nn.functional.linear(below, getattr(gru, f"weight_ih_l{layer}"),
+                                            getattr(gru, f"bias_ih_l{layer}"))
+            states = GRURecurrence.apply(gates_in, getattr(gru, f"weight_hh_l{layer}"),
+                                         getattr(gru, f"bias_hh_l{layer}"))
+        return states[-1]
 
 
 class ItemOutput(nn.Module):
@@ -155,7 +179,7 @@ class PredictionHead(nn.Module):
         super().__init__()
         width = width or hidden
         self.layers = nn.Sequential(
-            nn.Linear(hidden, width), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(hidden, width), nn.ReLU(), Dropout(dropout),
             ItemOutput(width, n_items, sparse),
         )
 
@@ -211,7 +235,7 @@ class NextBasketNet(nn.Module):
         # their touched rows).
         self.item_embedding = nn.Embedding(n_items + 1, embedding_dim, padding_idx=0,
                                            sparse=sparse_grads)
-        self.embedding_dropout = nn.Dropout(dropout)
+        self.embedding_dropout = Dropout(dropout)
         if encoder == "cnn":
             self.order_encoder: nn.Module = OrderEncoderCNN(embedding_dim, hidden, kernel_size)
         elif encoder == "attention":
@@ -236,7 +260,7 @@ class NextBasketNet(nn.Module):
         ``baskets``, oldest first -> logits (B, n_items), or (B, len(candidates)) for the
         given product indices, which must hold every repeat item.
         """
-        state = self.sequence(gather_rows(self.encode_orders(baskets), windows))
+        state = self.sequence(self.encode_orders(baskets), windows)
         logits = self.head(state, candidates)
         if self.repeat is not None and repeat_rows is not None and repeat_rows.numel():
             bonus = self.repeat(state, repeat_rows, repeat_items, repeat_features)
