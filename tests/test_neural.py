@@ -165,7 +165,7 @@ def test_ev_embeddings_initialise_and_freeze(split, tmp_path):
 
 
 def test_weighted_bce_matches_torch_bce_with_pos_weight():
-    from plugins.neural.model import weighted_bce
+    from plugins.neural.loss import weighted_bce
 
     gen = torch.Generator().manual_seed(0)
     logits = (torch.randn(4, 30, generator=gen) * 5).requires_grad_()
@@ -181,8 +181,19 @@ def test_weighted_bce_matches_torch_bce_with_pos_weight():
     assert torch.allclose(grad_got, grad_expected, atol=1e-7)
 
 
+def test_weighted_bce_gradient_with_column_weights_passes_gradcheck():
+    from plugins.neural.loss import weighted_bce
+
+    gen = torch.Generator().manual_seed(3)
+    logits = (torch.randn(3, 7, generator=gen, dtype=torch.double) * 3).requires_grad_()
+    rows, columns = torch.tensor([0, 1, 1, 2]), torch.tensor([2, 0, 6, 2])
+    weights = torch.tensor([1, 1, 1, 4.5, 4.5, 4.5, 4.5], dtype=torch.double)
+    assert torch.autograd.gradcheck(
+        lambda x: weighted_bce(x, rows, columns, 5.0, weights, 20), (logits,))
+
+
 def test_sampled_loss_with_every_product_a_candidate_is_the_full_loss():
-    from plugins.neural.model import sample_candidates, weighted_bce
+    from plugins.neural.loss import sample_candidates, weighted_bce
     from plugins.neural.modules import candidate_columns
 
     gen = torch.Generator().manual_seed(1)
@@ -198,7 +209,7 @@ def test_sampled_loss_with_every_product_a_candidate_is_the_full_loss():
 
 
 def test_sampled_loss_is_an_unbiased_estimate_of_the_full_loss():
-    from plugins.neural.model import sample_candidates, weighted_bce
+    from plugins.neural.loss import sample_candidates, weighted_bce
     from plugins.neural.modules import candidate_columns
 
     gen = torch.Generator().manual_seed(2)

@@ -38,52 +38,6 @@ META_FILE = "model.npz"
 WEIGHTS_FORMAT = 1
 
 
-def weighted_bce(logits: torch.Tensor, rows: torch.Tensor, columns: torch.Tensor,
-                 pos_weight: float, column_weights: torch.Tensor | None = None,
-                 n_products: int | None = None) -> torch.Tensor:
-    """Mean binary cross-entropy over every (example, product), a bought product weighing
-    ``pos_weight``: the same value and gradient as ``binary_cross_entropy_with_logits`` with
-    ``pos_weight``, without building the dense target.
-
-    Per logit x the loss is softplus(x) when the product was not bought and
-    pos_weight * softplus(-x) when it was, so one dense pass of softplus plus a correction on
-    the few bought products (rows, columns; no pair twice) gives the total.
-
-    With sampled candidates, ``logits`` has one column per candidate, ``column_weights`` how
-    many catalog products each column stands for (1 for exact columns, which must hold every
-    bought product) and ``n_products`` the catalog size the mean is taken over.
-    """
-    import torch.nn.functional as F
-
-    negative = F.softplus(logits)
-    total = (negative.sum() if column_weights is None
-             else (negative.sum(dim=0) * column_weights).sum())
-    bought = logits.reshape(-1).index_select(0, rows * logits.shape[1] + columns)
-    total = total + (pos_weight * F.softplus(-bought) - F.softplus(bought)).sum()
-    return total / (logits.shape[0] * (n_products or logits.shape[1]))
-
-
-def sample_candidates(exact: torch.Tensor, n_items: int, n_sampled: int
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The products a training step scores: ``exact`` (the batch's own products, scored
-    exactly) plus up to ``n_sampled`` others drawn uniformly (torch's seeded RNG), each
-    weighted so that the loss stays an unbiased estimate of the full-catalog loss.
-
-    Returns (candidates, column_weights); the exact products come first.
-    """
-    import torch
-
-    exact = torch.unique(exact)
-    drawn = torch.randint(n_items, (n_sampled,), device=exact.device)
-    outside = torch.ones(n_items, dtype=torch.bool, device=exact.device)
-    outside[exact] = False
-    drawn = torch.unique(drawn[outside[drawn]])
-    weights = torch.ones(len(exact) + len(drawn), device=exact.device)
-    if len(drawn):
-        weights[len(exact):] = (n_items - len(exact)) / len(drawn)
-    return torch.cat([exact, drawn]), weights
-
-
 class NeuralBasketModel(BasketModel):
     """Order encoder + GRU over the last orders + FC head, with the customer's repeat signal.
 
@@ -143,6 +97,7 @@ class NeuralBasketModel(BasketModel):
         import torch
 
         from basketcli.engine.trainer import Trainer, TrainSettings, prepare_torch
+        from plugins.neural.loss import sample_candidates, weighted_bce
         from plugins.neural.modules import candidate_columns
 
         cfg = self.config
