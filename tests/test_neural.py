@@ -251,3 +251,26 @@ def test_training_variants_fit_and_score(settings, split):
     scores = model.score(split.test.history)
     assert scores.shape == (split.test.n_users, split.train.n_items)
     assert np.isfinite(scores).all()
+
+
+def matmul_dtype(model) -> torch.dtype:
+    with model._autocast():
+        return (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+
+
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("sampled", [0, 50])
+def test_bf16_mixed_precision_fits_and_scores(cls, sampled, split):
+    # CPU autocast runs the same dtype joins as CUDA's: products in bfloat16, loss and GRU
+    # recurrence in float32, probabilities back in float32.
+    model = make(cls, epochs=1, mixed_precision="bf16", sampled_negatives=sampled, n_layers=2)
+    report = model.fit(split.train, split.valid, FitContext(n_threads=1))
+    assert matmul_dtype(model) == torch.bfloat16
+    assert all(np.isfinite(row["train_loss"]) for row in report.history)
+    scores = model.score(split.test.history)
+    assert scores.dtype == np.float32 and np.isfinite(scores).all()
+
+
+def test_mixed_precision_auto_is_off_on_cpus(split):
+    model = fitted(CNNGRU, split, epochs=1)
+    assert model.config.mixed_precision == "auto" and matmul_dtype(model) == torch.float32

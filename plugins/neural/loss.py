@@ -58,8 +58,12 @@ def weighted_bce(logits: torch.Tensor, rows: torch.Tensor, columns: torch.Tensor
     bought product) and ``n_products`` the catalog size the mean is taken over.
     """
     scale = 1.0 / (logits.shape[0] * (n_products or logits.shape[1]))
-    return _WeightedBCE.apply(logits, rows * logits.shape[1] + columns, float(pos_weight),
-                              column_weights, scale)
+    # At least float32, autocast or not: the sums run over millions of logits.
+    dtype = torch.promote_types(logits.dtype, torch.float32)
+    with torch.autocast(logits.device.type, enabled=False):
+        return _WeightedBCE.apply(
+            logits.to(dtype), rows * logits.shape[1] + columns, float(pos_weight),
+            None if column_weights is None else column_weights.to(dtype), scale)
 
 
 def sample_candidates(exact: torch.Tensor, n_items: int, n_sampled: int

@@ -87,6 +87,16 @@ class NeuralBasketModel(BasketModel):
             arrays += repeat_features(data, starts, ends)
         return arrays
 
+    def _autocast(self):
+        """The autocast context of a forward pass (``mixed_precision``)."""
+        import torch
+
+        device = torch.device(self.device)
+        mode = self.config.mixed_precision
+        enabled = mode == "bf16" or (mode == "auto" and device.type == "cuda"
+                                     and torch.cuda.is_bf16_supported())
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
     def _tensors(self, arrays: Iterable[np.ndarray]) -> tuple:
         import torch
 
@@ -129,13 +139,16 @@ class NeuralBasketModel(BasketModel):
         def batch_loss(batch: tuple) -> torch.Tensor:
             inputs, (rows, items) = (self._tensors(arrays) for arrays in batch)
             if cfg.sampled_negatives == 0:
-                return weighted_bce(self.net(*inputs), rows, items, cfg.pos_weight)
+                with self._autocast():
+                    logits = self.net(*inputs)
+                return weighted_bce(logits, rows, items, cfg.pos_weight)
             # Exact: what the batch bought before (history windows and repeat items) and
             # bought next; the rest of the catalog is sampled.
             exact = [items, inputs[0][inputs[0] > 0] - 1, *inputs[3:4]]
             candidates, weights = sample_candidates(torch.cat(exact), self.n_items,
                                                     cfg.sampled_negatives)
-            logits = self.net(*inputs, candidates=candidates)
+            with self._autocast():
+                logits = self.net(*inputs, candidates=candidates)
             return weighted_bce(logits, rows, candidate_columns(candidates, items, self.n_items),
                                 cfg.pos_weight, weights, self.n_items)
 
@@ -183,9 +196,9 @@ class NeuralBasketModel(BasketModel):
             )
         self.net.eval()
         starts, ends = whole_histories(histories)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._autocast():
             logits = self.net(*self._tensors(self._arrays(histories, starts, ends)))
-            return torch.sigmoid(logits).float().cpu().numpy()
+            return torch.sigmoid(logits.float()).cpu().numpy()
 
     # --- persistence ---------------------------------------------------------------------------
     def save(self, directory: Path) -> None:

@@ -136,14 +136,23 @@ class OrderSequenceGRU(nn.Module):
         # Time-major (steps, B, ...) from here on: each step is one contiguous block.
         gates_in = gather_rows(
             nn.functional.linear(orders, gru.weight_ih_l0, gru.bias_ih_l0), windows.t())
-        states = GRURecurrence.apply(gates_in, gru.weight_hh_l0, gru.bias_hh_l0)
+        states = _recurrence(gates_in, gru.weight_hh_l0, gru.bias_hh_l0)
         for layer in range(1, gru.num_layers):
             below = dropout(states, gru.dropout, self.training)
             gates_in = nn.functional.linear(below, getattr(gru, f"weight_ih_l{layer}"),
                                             getattr(gru, f"bias_ih_l{layer}"))
-            states = GRURecurrence.apply(gates_in, getattr(gru, f"weight_hh_l{layer}"),
-                                         getattr(gru, f"bias_hh_l{layer}"))
+            states = _recurrence(gates_in, getattr(gru, f"weight_hh_l{layer}"),
+                                 getattr(gru, f"bias_hh_l{layer}"))
         return states[-1]
+
+
+def _recurrence(gates_in: torch.Tensor, weight_hh: torch.Tensor, bias_hh: torch.Tensor
+                ) -> torch.Tensor:
+    """GRURecurrence in at least float32 (under autocast too: its state carries over the
+    steps)."""
+    dtype = torch.promote_types(gates_in.dtype, torch.float32)
+    with torch.autocast(gates_in.device.type, enabled=False):
+        return GRURecurrence.apply(gates_in.to(dtype), weight_hh.to(dtype), bias_hh.to(dtype))
 
 
 class ItemOutput(nn.Module):
@@ -268,7 +277,8 @@ class NextBasketNet(nn.Module):
                        else candidate_columns(candidates, repeat_items, self.n_items))
             # One bonus per (row, product) pair: a scatter-add into the flat logits.
             flat = repeat_rows * logits.shape[1] + columns
-            logits = logits.reshape(-1).scatter_add(0, flat, bonus).view_as(logits)
+            with_bonus = logits.reshape(-1).scatter_add(0, flat, bonus.to(logits.dtype))
+            logits = with_bonus.view_as(logits)
         return logits
 
     def encode_orders(self, flat: torch.Tensor) -> torch.Tensor:
@@ -294,5 +304,5 @@ class NextBasketNet(nn.Module):
             width = int(sizes[orders].max())
             vectors = self.order_encoder(gather_rows(rows, position[orders, :width]),
                                          mask[orders, :width])
-            out = out.index_copy(0, orders, vectors)
+            out = out.index_copy(0, orders, vectors.to(out.dtype))
         return out
