@@ -261,8 +261,8 @@ def matmul_dtype(model) -> torch.dtype:
 @pytest.mark.parametrize("cls", MODELS)
 @pytest.mark.parametrize("sampled", [0, 50])
 def test_bf16_mixed_precision_fits_and_scores(cls, sampled, split):
-    # CPU autocast runs the same dtype joins as CUDA's: products in bfloat16, loss and GRU
-    # recurrence in float32, probabilities back in float32.
+    # CPU autocast runs the same dtype joins as CUDA's: products in bfloat16, the GRU and the
+    # loss in float32, probabilities back in float32.
     model = make(cls, epochs=1, mixed_precision="bf16", sampled_negatives=sampled, n_layers=2)
     report = model.fit(split.train, split.valid, FitContext(n_threads=1))
     assert matmul_dtype(model) == torch.bfloat16

@@ -60,9 +60,9 @@ class NeuralConfig(ModelConfig):
         "loss estimates the full-catalog loss; 0 scores every product at every step. "
         "Evaluation and prediction always score the whole catalog")
     mixed_precision: Literal["auto", "bf16", "off"] = Field(
-        "auto", description="bfloat16 autocast for the network's matrix products (the loss "
-        "and the GRU recurrence on CPUs stay float32): auto uses it on CUDA GPUs that support "
-        "bfloat16 and not on CPUs, whose AVX2 units have no bfloat16 arithmetic")
+        "auto", description="bfloat16 autocast for the network's matrix products (the GRU "
+        "and the loss stay float32): auto uses it on CUDA GPUs that support bfloat16 and not "
+        "on CPUs, where bfloat16 is slower unless the CPU has bfloat16 instructions")
     monitor: str = Field("ndcg@10", description="validation metric for early stopping")
     patience: int | None = Field(
         2, ge=1, description="epochs without improvement before stopping (none: never stop)")

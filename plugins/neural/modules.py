@@ -130,29 +130,26 @@ class OrderSequenceGRU(nn.Module):
     def forward(self, orders: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
         """orders (U, hidden) distinct order vectors, windows (B, steps) rows of ``orders``
         -> (B, hidden)."""
-        if orders.device.type != "cpu":
-            return self.gru(gather_rows(orders, windows))[0][:, -1]
+        # In at least float32, autocast or not: the state carries rounding over the steps.
+        with torch.autocast(orders.device.type, enabled=False):
+            orders = orders.to(torch.promote_types(orders.dtype, torch.float32))
+            if orders.device.type != "cpu":
+                return self.gru(gather_rows(orders, windows))[0][:, -1]
+            return self._layers(orders, windows)
+
+    def _layers(self, orders: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
         gru = self.gru
         # Time-major (steps, B, ...) from here on: each step is one contiguous block.
         gates_in = gather_rows(
             nn.functional.linear(orders, gru.weight_ih_l0, gru.bias_ih_l0), windows.t())
-        states = _recurrence(gates_in, gru.weight_hh_l0, gru.bias_hh_l0)
+        states = GRURecurrence.apply(gates_in, gru.weight_hh_l0, gru.bias_hh_l0)
         for layer in range(1, gru.num_layers):
             below = dropout(states, gru.dropout, self.training)
             gates_in = nn.functional.linear(below, getattr(gru, f"weight_ih_l{layer}"),
                                             getattr(gru, f"bias_ih_l{layer}"))
-            states = _recurrence(gates_in, getattr(gru, f"weight_hh_l{layer}"),
-                                 getattr(gru, f"bias_hh_l{layer}"))
+            states = GRURecurrence.apply(gates_in, getattr(gru, f"weight_hh_l{layer}"),
+                                         getattr(gru, f"bias_hh_l{layer}"))
         return states[-1]
-
-
-def _recurrence(gates_in: torch.Tensor, weight_hh: torch.Tensor, bias_hh: torch.Tensor
-                ) -> torch.Tensor:
-    """GRURecurrence in at least float32 (under autocast too: its state carries over the
-    steps)."""
-    dtype = torch.promote_types(gates_in.dtype, torch.float32)
-    with torch.autocast(gates_in.device.type, enabled=False):
-        return GRURecurrence.apply(gates_in.to(dtype), weight_hh.to(dtype), bias_hh.to(dtype))
 
 
 class ItemOutput(nn.Module):
