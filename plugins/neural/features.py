@@ -38,7 +38,8 @@ def repeat_features(
     sizes = data.order_offsets[orders + 1] - data.order_offsets[orders]
     items = data.items[_ranges(data.order_offsets[orders], sizes)].astype(np.int64)
     line_row = np.repeat(order_row, sizes)
-    line_age = np.repeat(order_age, sizes).astype(np.float64)
+    line_age_steps = np.repeat(order_age, sizes)
+    line_age = line_age_steps.astype(np.float64)
     keys, inverse = np.unique(line_row * data.n_items + items, return_inverse=True)
     rows, pair_items = keys // data.n_items, keys % data.n_items
     count = np.bincount(inverse, minlength=len(keys)).astype(np.float64)
@@ -48,8 +49,12 @@ def repeat_features(
     first_age = np.zeros(len(keys))
     np.maximum.at(first_age, inverse, line_age)
     columns = [count / n, np.log1p(count)]
+    ages = np.arange(int(line_age_steps.max(initial=0)) + 1, dtype=np.float64)
     for decay in DECAYS:
-        weight = np.bincount(inverse, weights=decay ** line_age, minlength=len(keys))
+        # decay ** age by table lookup: ages are whole baskets, and pow per line was the
+        # costliest step of a batch.
+        weight = np.bincount(inverse, weights=(decay ** ages)[line_age_steps],
+                             minlength=len(keys))
         columns.append(weight * (1 - decay) / (1 - decay ** n))
     mean_gap = np.where(count > 1, (first_age - last_age) / np.maximum(count - 1, 1), n)
     columns += [
@@ -58,4 +63,7 @@ def repeat_features(
         np.minimum(last_age / np.maximum(mean_gap, 1.0), 10.0),
         np.log1p(n),
     ]
-    return rows, pair_items, np.stack(columns, axis=1).astype(np.float32)
+    features = np.empty((len(keys), len(columns)), dtype=np.float32)
+    for column, values in enumerate(columns):
+        features[:, column] = values
+    return rows, pair_items, features
