@@ -77,9 +77,14 @@ class StepClock:
     def advance(self, steps: int = 1, **info: object) -> None:
         self.done += steps
         if self.done >= self.steps:
+            self.stop()
+            raise StopTiming
+
+    def stop(self) -> None:
+        """Note the time, once (a fit that ended before the timed steps stops it here)."""
+        if not self.seconds:
             self.seconds = time.perf_counter() - self.started
             self.cpu_seconds = time.process_time() - self.cpu_started
-            raise StopTiming
 
 
 def optimiser_steps(data, config, ranks: int = 1) -> int:
@@ -151,7 +156,8 @@ def main() -> None:
             # Every rank counts its own steps, so all of them stop at the same one.
             with suppress(StopTiming):
                 model.fit(split.train, None, replace(ctx, progress=clock))
-        share = min(clock.done, steps) / steps  # of the epoch, timed
+            clock.stop()
+        share = max(1, min(clock.done, steps)) / steps  # of the epoch, timed
         epoch, cpu = clock.seconds / share, clock.cpu_seconds / share
         rate = n_examples / epoch
         scoring = "-"
