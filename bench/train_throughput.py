@@ -10,12 +10,13 @@ the validation target), full catalog, default settings unless --set says otherwi
 full size the whole epoch is timed, followed by one scoring pass over the validation targets.
 With --examples N (default at the full size: 60,000) only the first steps of a real epoch over
 the whole data set are timed, about N examples' worth (the fit stops there), and the seconds of
-the whole epoch are extrapolated from that rate (marked "~"). (Timing an epoch over a random
-subset of customers instead read 15-20% fast at the full size: the arrays the batches are
-gathered from were a cache-sized fraction of the real ones.) Targets on the 2-core machine
-(issues 3 and 7): an epoch of the sample under 20 s, an attngru epoch at the full size under 20
-minutes. "cpu s" is the process CPU time of the fit (all threads); on a machine shared with
-other jobs it is disturbed less than the wall-clock time.
+the whole epoch are extrapolated from that rate (marked "~"). Times run from the start of the
+fit, the network's set-up included. A short prefix reads fast on a machine whose load comes
+and goes: a whole full-size epoch timed end to end (--examples above the epoch's size) ran
+about 14% slower than its first 60,000 examples. Targets on the 2-core machine (issues 3 and
+7): an epoch of the sample under 20 s, an attngru epoch at the full size under 20 minutes.
+"cpu s" is the process CPU time of the fit (all threads); on a machine shared with other jobs
+it is disturbed less than the wall-clock time.
 With --ranks N the script starts itself under torchrun (N processes of --threads threads each,
 gloo on CPUs, nccl on GPUs): every rank trains on its share of the timed examples with
 DistributedDataParallel, as `basket train --distributed` does, and rank 0 prints the table (its

@@ -3,8 +3,8 @@
 Left to autograd, each step of the recurrence records a dozen small operations, and its
 backward splits and concatenates the gate gradients and multiplies by the recurrent weights
 once per step for their gradient. Here the backward writes the gate gradients of every step
-into one buffer and takes the recurrent weights' gradient in one matrix product over all
-steps. Tensors are time-major (and the gate gradients gate-major), so each step writes
+into one buffer and takes the recurrent weights' gradient with one matrix product per gate
+over all steps. Tensors are time-major (and the gate gradients gate-major), so each step writes
 contiguous blocks: writes into strided slices were several times slower. The equations
 are ``nn.GRU``'s (gates in the order r, z, n):
 
@@ -69,8 +69,8 @@ class GRURecurrence(torch.autograd.Function):
             grad_r, grad_z, grad_n = grad_gates[step]
             # h' = n + z * (h - n): through n (tanh), through z (sigmoid), and directly.
             torch.mul(grad, 1 - update, out=grad_n).mul_(1 - new * new)
-            previous = states[step - 1] if step else torch.zeros_like(new)
-            torch.mul(grad, previous - new, out=grad_z).mul_(update - update * update)
+            state_minus_new = states[step - 1] - new if step else new.neg()  # h is 0 at first
+            torch.mul(grad, state_minus_new, out=grad_z).mul_(update - update * update)
             torch.mul(grad_n, recurrent_n[step], out=grad_r).mul_(reset - reset * reset)
             torch.mul(grad_n, reset, out=grad_hn[step])
             if step:
