@@ -295,12 +295,12 @@ def recorded_run(run_dir: Path, run: PlannedRun) -> dict[str, dict[str, float]] 
 
 def rescore_run(
     run_dir: Path, run: PlannedRun, split: Split, variants: list[Variant],
-    known: dict[str, dict[str, float]],
+    known: dict[str, dict[str, float]], device: str,
 ) -> RunRecord:
     """Score new post-hoc variants on a saved model (no retraining) and record them."""
     from basketcli.workflows import load_run
 
-    model, info = load_run(run_dir)
+    model, info = load_run(run_dir, device)
     missing = [v for v in variants if variant_label(v) not in known]
     metrics = dict(known)
     for evaluation in evaluate_model(model, split.valid, missing):
@@ -382,7 +382,8 @@ def grid(
         elif all(variant_label(v) in known for v in variants):
             records[run.key] = RunRecord(run, known, fitted=False)
         else:
-            records[run.key] = rescore_run(runs_dir / run.name, run, split, variants, known)
+            records[run.key] = rescore_run(runs_dir / run.name, run, split, variants, known,
+                                           device)
 
     model_cls = registry.get_model_class(model)
     n_jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
@@ -395,7 +396,7 @@ def grid(
     rows = _rows(runs, records, variants, model_cls.gives_probabilities, sizings is not None)
     rows.sort(key=lambda r: -r[sort])
     best = rows[0]
-    best_model, _ = load_run(runs_dir / best["run"])
+    best_model, _ = load_run(runs_dir / best["run"], device)
     best_variant = Variant(best.get("threshold", DEFAULT_THRESHOLD), _sizing_of(best, sizings))
     tested = evaluate_model(best_model, split.test, [best_variant])[0]
     labels = [k for k in best if k not in METRIC_KEYS and k != "run"]

@@ -683,12 +683,13 @@ def sizing_rule(
 
 def load_predictor(
     run_dir: Path, *, catalog: Path | None = None, rule: SizingRule | None = None,
-    skip_unknown: bool = False, warn: Warn = lambda message: None,
+    skip_unknown: bool = False, warn: Warn = lambda message: None, device: str | None = None,
 ) -> Predictor:
-    """Load a run directory and everything needed to name products and size baskets."""
+    """Load a run directory (to score on ``device``, when given) and everything needed to name
+    products and size baskets."""
     from basketcli.workflows import load_run
 
-    model, info = load_run(Path(run_dir))
+    model, info = load_run(Path(run_dir), device)
     vocabulary = np.asarray(info.vocabulary, dtype=np.int64)
     if len(vocabulary) == 0 or np.any(np.diff(vocabulary) <= 0):
         raise ArtifactError(f"{run_dir}: corrupt run file (vocabulary is empty or not sorted)")

@@ -119,6 +119,13 @@ class BasketModel(ABC):
         targets are never passed. The default does nothing.
         """
 
+    def use_device(self, device: str) -> None:  # noqa: B027 (optional hook)
+        """Score on ``device`` (auto, cpu, cuda or cuda:N, as ``--device``) from now on.
+
+        The framework calls it on a loaded model before scoring; a fit gets its device from
+        ``FitContext`` instead. Models that run on the CPU only ignore it (the default).
+        """
+
     def default_sizing(self) -> SizingRule:
         """The sizing rule used for basket_f1 unless the caller overrides it."""
         rule = getattr(self.config, "sizing", None)

@@ -94,8 +94,9 @@ def is_run_dir(target: str | Path) -> bool:
     return path.is_dir() and (path / RUN_FILE).exists()
 
 
-def load_run(run_dir: Path) -> tuple[BasketModel, RunInfo]:
-    """Load a saved model; every problem is an ArtifactError saying what to do."""
+def load_run(run_dir: Path, device: str | None = None) -> tuple[BasketModel, RunInfo]:
+    """Load a saved model, to score on ``device`` when given (else where it loads: the CPU
+    for the torch models); every problem is an ArtifactError saying what to do."""
     info = read_run_info(run_dir)
     try:
         entry = registry.get_entry(info.model)
@@ -117,7 +118,11 @@ def load_run(run_dir: Path) -> tuple[BasketModel, RunInfo]:
         raise ArtifactError(
             f"{run_dir}: its config does not fit this version of {info.model}; train it again"
         ) from None
-    return cls.load(Path(run_dir), config), info
+    model = cls.load(Path(run_dir), config)
+    if device is not None:
+        _check_device_name(device)
+        model.use_device(device)
+    return model, info
 
 
 def check_vocabulary(info: RunInfo, dataset: Dataset, run_dir: Path) -> None:
@@ -266,7 +271,7 @@ def evaluate(
     ctx = ctx or FitContext()
     fit_seconds: float | None = None
     if from_run:
-        model, info = load_run(Path(target))
+        model, info = load_run(Path(target), ctx.device)
         spec = spec or DataSpec.model_validate(info.data)
         dataset, split = prepare(spec)
         check_vocabulary(info, dataset, Path(target))
@@ -295,7 +300,7 @@ def compare(
     planned: list[tuple[str, BasketModel | None, RunInfo | None]] = []
     for target in names:
         if is_run_dir(target):
-            model, info = load_run(Path(target))
+            model, info = load_run(Path(target), ctx.device)
             check_vocabulary(info, dataset, Path(target))
             planned.append((target, model, info))
         else:

@@ -21,6 +21,19 @@ SHARED_CATALOG = Path(
 )
 
 
+def one_line_error(result, *words: str, code: int = 2) -> str:
+    """The command failed with ``code`` and a one-line message (after any epoch log lines),
+    holding every one of ``words``; returns the message."""
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    message = lines[-1] if lines else ""
+    assert "Traceback" not in result.output, result.output
+    assert all(line.startswith("epoch ") for line in lines[:-1] if line.strip()), lines
+    for word in words:
+        assert word in message, message
+    return message
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory, monkeypatch):
     """Only the built-in models, a private cache folder, wide terminals; registry restored."""

@@ -12,6 +12,7 @@ import re
 import sys
 
 import pytest
+from conftest import one_line_error
 
 from basketcli.artifacts import read_run_info
 from basketcli.errors import ConfigError
@@ -44,14 +45,6 @@ def test_xgboost_trains_on_a_dask_cluster_and_evaluates(invoke, tmp_path, cluste
     assert r.exit_code == 0, r.output
     metrics = json.loads(r.stdout)["models"][0]["metrics"]
     assert metrics["recall@10"] > 0.25  # G-TopFreq: 0.07, P-TopFreq: 0.36 on the sample
-
-
-def one_line_error(result, *words: str) -> str:
-    assert result.exit_code == 2, result.output
-    message = result.stderr.strip()
-    assert len(message.splitlines()) == 1 and "Traceback" not in result.output, result.output
-    assert all(word in message for word in words), message
-    return message
 
 
 def test_missing_dask_packages_name_the_extra(invoke, tmp_path, monkeypatch):

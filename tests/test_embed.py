@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import one_line_error
 
 from basketcli.data.split import leave_last_out
 from basketcli.embedding import (
@@ -19,15 +20,6 @@ from basketcli.embedding import (
 from basketcli.errors import ArtifactError, ConfigError
 
 FAST = ("--dim", "8", "--epochs", "2")
-
-
-def one_line_error(result, *words):
-    assert result.exit_code == 2, result.output
-    message = result.stderr.strip()
-    assert message.count("\n") == 0 and "Traceback" not in result.output, message
-    for word in words:
-        assert word in message, message
-    return message
 
 
 def test_cooccurrence_rows_use_training_baskets_only(tiny_data):

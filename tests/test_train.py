@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import one_line_error
 
 from basketcli import registry
 from basketcli.artifacts import read_run_info
@@ -20,18 +21,6 @@ NEURAL = ("--set", "embedding_dim=8", "--set", "order_hidden=16", "--set", "repe
 def fast_sets(name: str) -> list[str]:
     fields = registry.get_model_class(name).Config.model_fields
     return [arg for k, v in FAST.items() if k in fields for arg in ("--set", f"{k}={v}")]
-
-
-def one_line_error(result, *words, code: int = 2):
-    """The command failed with ``code`` and a one-line message (after any epoch log lines)."""
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    message = lines[-1] if lines else ""
-    assert "Traceback" not in result.output, result.output
-    assert all(line.startswith("epoch ") for line in lines[:-1] if line.strip()), lines
-    for word in words:
-        assert word in message, message
-    return message
 
 
 def builtin_models() -> list[str]:
@@ -205,3 +194,28 @@ def test_sigkill_during_training_then_resume(invoke, tiny_csv, tmp_path):
     assert r.exit_code == 0, r.output
     assert read_run_info(run).metrics == read_run_info(straight).metrics
     assert not list(run.glob(".*.tmp"))
+
+
+def test_a_saved_torch_run_scores_on_the_device_asked_for(invoke, tiny_csv, tmp_path):
+    import torch
+
+    from basketcli.workflows import load_run
+
+    run = tmp_path / "run"
+    r = invoke("train", "--model", "cnngru", "--data", tiny_csv, *fast_sets("cnngru"),
+               "--out", run)
+    assert r.exit_code == 0, r.output
+    model, _ = load_run(run, "cpu")
+    assert model.device.type == "cpu"
+    assert {p.device.type for p in model.net.parameters()} == {"cpu"}
+    r = invoke("evaluate", run, "--device", "cpu", "--json")
+    assert r.exit_code == 0, r.output
+    orders = tmp_path / "orders.json"
+    orders.write_text("[[1, 2, 3], [2, 4]]")
+    commands = [("evaluate", run),
+                ("compare", "--models", run, "--no-reference", "--data", tiny_csv),
+                ("predict", "--run", run, "--orders", orders)]
+    for command in commands:
+        one_line_error(invoke(*command, "--device", "tpu"), "expected auto, cpu or cuda")
+        if not torch.cuda.is_available():  # asked for, a missing GPU is an error, not the CPU
+            one_line_error(invoke(*command, "--device", "cuda"), "no CUDA device")

@@ -43,6 +43,9 @@ def predict_command(
     json_out: JsonOpt = False,
     output: Annotated[Path | None, typer.Option(
         "--output", help="write the JSON result to this file (only once it is complete)")] = None,
+    device: Annotated[str, typer.Option(
+        "--device", help="cpu, auto or cuda (torch models; a GPU pays off for large batches "
+        "of customers, the CPU gives the first answer soonest)")] = "cpu",
 ) -> None:
     """Predict each customer's next basket: products, scores, and whether they are new to them.
 
@@ -66,7 +69,7 @@ def predict_command(
             raise ConfigError(f"--output {output}: is a folder; give a file name")
         customers = iter_customers(orders)
         predictor = load_predictor(run, catalog=catalog, rule=rule, skip_unknown=skip_unknown,
-                                   warn=warn)
+                                   warn=warn, device=device)
         if err_console.is_terminal:  # a person is watching: say at once that the model is ready
             err_console.print(
                 f"loaded {predictor.model.name} from {run} ({len(predictor.vocabulary)} "

@@ -184,6 +184,13 @@ class NeuralBasketModel(BasketModel):
                 "frozen": cfg.freeze_embeddings}
 
     # --- score ---------------------------------------------------------------------------------
+    def use_device(self, device: str) -> None:
+        from basketcli.engine.trainer import resolve_device
+
+        self.device = resolve_device(device)
+        if self.net is not None:
+            self.net.to(self.device)
+
     def score(self, histories: BasketData) -> np.ndarray:
         import torch
 
