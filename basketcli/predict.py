@@ -609,7 +609,7 @@ class Predictor:
         """(basket size of each row, the chosen columns of every row in turn, best first)."""
         n, n_items = scores.shape
         if self.rule.kind == "top-k":
-            picks = best_k(scores, self.rule.k)
+            picks = top_k(scores, self.rule.k)
             return np.full(n, picks.shape[1], dtype=np.int64), picks.reshape(-1)
         # flatnonzero: a 2-D nonzero takes several times longer for the same cells.
         cells = np.flatnonzero(select_basket(scores, self.rule))
@@ -617,39 +617,6 @@ class Predictor:
         # Best first within each row; equal scores in column order.
         order = np.lexsort((columns, -scores.reshape(-1)[cells], rows))
         return np.bincount(rows, minlength=n), columns[order]
-
-
-def best_k(scores: np.ndarray, k: int, group: int = 64) -> np.ndarray:
-    """The k best columns of each row, best first, equal scores in column order (NaN last):
-    ``metrics.top_k``, whose partition may take any of several scores equal to the k-th
-    best, made exact; found by sorting a few candidates per row instead of partitioning it.
-
-    The columns are cut into blocks of ``group`` columns ``n_blocks`` apart (block b holds
-    b, b + n_blocks, ...), whose maxima are elementwise maxima of contiguous slices. A row's
-    k-th largest block maximum is at most its k-th best score, so the columns scoring at
-    least that hold the k best and every score equal to the k-th best.
-    """
-    n, n_items = scores.shape
-    n_blocks = n_items // group
-    if n == 0 or k * 4 > n_blocks:
-        return top_k(scores, k)
-    maxima = scores[:, : n_blocks * group].reshape(n, group, n_blocks).max(axis=1)
-    cut = -np.partition(-maxima, k - 1, axis=1)[:, k - 1]
-    rows, columns = np.divmod(np.flatnonzero(scores >= cut[:, None]), n_items)
-    # Rows the candidates do not settle: NaN (no order), an infinite cut, or so many equal
-    # scores that the candidates are much of the row. They are sorted whole.
-    whole = (np.isnan(maxima).any(axis=1) | ~np.isfinite(cut)
-             | (np.bincount(rows, minlength=n) > 8 * k + group))
-    if whole.any():
-        rows, columns = rows[~whole[rows]], columns[~whole[rows]]
-    order = np.lexsort((columns, -scores[rows, columns], rows))
-    rows, columns = rows[order], columns[order]
-    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)  # place within the row
-    best = np.empty((n, k), dtype=np.int64)
-    best[~whole] = columns[rank < k].reshape(-1, k)
-    if whole.any():
-        best[whole] = np.argsort(-scores[whole], axis=1, kind="stable")[:, :k]
-    return best
 
 
 def _user_id(customer: Any, position: int) -> int:

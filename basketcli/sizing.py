@@ -89,7 +89,8 @@ def _parse_expected_f1(text: str, value: str) -> SizingRule:
 
 
 def check_probabilities(scores: np.ndarray) -> None:
-    if scores.size and (np.isnan(scores).any() or scores.min() < 0 or scores.max() > 1):
+    # min and max are NaN when any score is, and NaN fails both comparisons.
+    if scores.size and not (scores.min() >= 0 and scores.max() <= 1):
         raise ConfigError(
             "sizing by probability needs scores in [0, 1]; this model gives scores outside it "
             "(use --sizing top-k)"

@@ -55,6 +55,46 @@ def test_top_k_ties_go_to_lower_index():
     assert top_k(scores, 3).tolist() == [[1, 2, 0]]
 
 
+def stable_top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """top_k's definition: a stable sort of each whole row, best first (NaN last)."""
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+
+
+@pytest.mark.parametrize("values", ["distinct", "few", "halves"])
+@pytest.mark.parametrize(("k", "columns"), [(1, 3000), (10, 3000), (11, 2817), (20, 49688),
+                                            (40, 20000), (10, 500), (300, 3000), (5, 3)])
+def test_top_k_is_a_stable_sort_of_each_row(k, columns, values):
+    rng = np.random.default_rng(k + columns)
+    if values == "distinct":
+        scores = rng.permuted(np.tile(np.arange(columns, dtype=np.float32), (40, 1)), axis=1)
+    elif values == "few":  # many scores equal to the k-th best
+        scores = rng.integers(0, 30, (40, columns)).astype(np.float32)
+    else:  # some rows settled by block maxima, others crowded with equal scores
+        scores = rng.random((40, columns), dtype=np.float32)
+        scores[::2] = np.round(scores[::2] * 4)
+    assert np.array_equal(top_k(scores, k), stable_top_k(scores, k))
+
+
+@pytest.mark.parametrize("fill", [0.0, np.nan, -np.inf, np.inf])
+def test_top_k_with_equal_missing_or_infinite_scores(fill):
+    scores = np.full((4, 5000), fill, dtype=np.float32)
+    scores[:, [4000, 300, 200, 100]] = [1.0, 0.5, 0.5, 0.5]
+    scores[3] = 0.25  # a row of equal scores
+    assert np.array_equal(top_k(scores, 2), stable_top_k(scores, 2))
+    if not np.isinf(fill):
+        # Equal scores at the k-th place: the lowest column wins; NaN ranks last.
+        assert top_k(scores, 2).tolist() == [[4000, 100]] * 3 + [[0, 1]]
+
+
+@given(st.integers(1, 5), st.integers(1, 300), st.integers(1, 30), st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_top_k_matches_a_stable_sort_on_random_scores(rows, columns, k, seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(-3, 4, (rows, columns)).astype(np.float64)
+    scores[rng.random(scores.shape) < 0.05] = np.nan
+    assert np.array_equal(top_k(scores, k, group=4), stable_top_k(scores, k))
+
+
 @st.composite
 def problems(draw):
     n_users = draw(st.integers(1, 6))

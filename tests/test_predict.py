@@ -15,10 +15,8 @@ from basketcli import registry
 from basketcli.data.basket_data import BasketData, _offsets, from_baskets
 from basketcli.data.catalog import read_catalog
 from basketcli.errors import BasketError
-from basketcli.metrics import top_k
 from basketcli.predict import (
     CustomerOrders,
-    best_k,
     check_orders,
     load_predictor,
     read_customers,
@@ -360,28 +358,6 @@ def test_from_baskets_matches_the_per_basket_definition(histories, full_vocabula
 def test_from_baskets_refuses_products_outside_the_vocabulary():
     with pytest.raises(BasketError, match="outside the vocabulary"):
         from_baskets({1: [[1, 2], [5]]}, item_ids=np.array([1, 2, 3]))
-
-
-def _distinct_scores(rows, columns, seed):
-    rng = np.random.default_rng(seed)
-    return rng.permuted(np.tile(np.arange(columns, dtype=np.float32), (rows, 1)), axis=1)
-
-
-@pytest.mark.parametrize(("k", "columns"), [(1, 3000), (10, 3000), (11, 2817), (40, 20000),
-                                            (10, 500), (300, 3000)])
-def test_best_k_is_top_k(k, columns):
-    scores = _distinct_scores(40, columns, k) / columns
-    assert np.array_equal(best_k(scores, k), top_k(scores, k))
-
-
-@pytest.mark.parametrize("fill", [0.0, np.nan, -np.inf])
-def test_best_k_with_equal_or_unordered_scores(fill):
-    scores = np.full((4, 5000), fill, dtype=np.float32)
-    scores[:, [4000, 300, 200, 100]] = [1.0, 0.5, 0.5, 0.5]
-    scores[3] = 0.25  # a row of equal scores
-    picks = best_k(scores, 2)
-    # Equal scores at the k-th place: the lowest column wins; NaN ranks last.
-    assert picks.tolist() == [[4000, 100]] * 3 + [[0, 1]]
 
 
 def test_rounding_matches_round_to_6_decimals():

@@ -205,7 +205,8 @@ class NeuralBasketModel(BasketModel):
         starts, ends = whole_histories(histories)
         with torch.inference_mode(), self._autocast():
             logits = self.net(*self._tensors(self._arrays(histories, starts, ends)))
-            return torch.sigmoid(logits.float()).cpu().numpy()
+            # In place: a new whole-catalog array would cost more than the sigmoid.
+            return logits.float().sigmoid_().cpu().numpy()
 
     # --- persistence ---------------------------------------------------------------------------
     def save(self, directory: Path) -> None:

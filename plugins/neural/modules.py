@@ -272,10 +272,11 @@ class NextBasketNet(nn.Module):
             bonus = self.repeat(state, repeat_rows, repeat_items, repeat_features)
             columns = (repeat_items if candidates is None
                        else candidate_columns(candidates, repeat_items, self.n_items))
-            # One bonus per (row, product) pair: a scatter-add into the flat logits.
+            # One bonus per (row, product) pair: a scatter-add into the flat logits, in place
+            # (a copy of a whole-catalog batch costs more than the scatter; the linear layer
+            # that made the logits does not keep them for its backward).
             flat = repeat_rows * logits.shape[1] + columns
-            with_bonus = logits.reshape(-1).scatter_add(0, flat, bonus.to(logits.dtype))
-            logits = with_bonus.view_as(logits)
+            logits.view(-1).scatter_add_(0, flat, bonus.to(logits.dtype))
         return logits
 
     def encode_orders(self, flat: torch.Tensor) -> torch.Tensor:
