@@ -151,6 +151,7 @@ def set_f1(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
 def true_counts(mask: np.ndarray, axis: int) -> np.ndarray:
     """True cells of a bool mask along ``axis`` (summing its bytes into int32 where they fit:
     about twice as fast as summing the bools)."""
+    mask = np.asarray(mask, dtype=bool)  # the byte view below reads bools only
     wide = mask.shape[axis] >= 2**31
     return np.add.reduce(mask.view(np.uint8), axis=axis, dtype=np.int64 if wide else np.int32)
 
