@@ -110,7 +110,7 @@ def ranking_metrics(
     users are left out of its average.
     """
     hits = np.take_along_axis(target, ranked, axis=1)
-    n_true = target.sum(axis=1).astype(np.float64)
+    n_true = true_counts(target, 1).astype(np.float64)
     safe_true = np.maximum(n_true, 1.0)
     out: dict[str, np.ndarray] = {}
     for k in K_VALUES:
@@ -131,7 +131,7 @@ def ranking_metrics(
     if history is not None:
         ranked_history = np.take_along_axis(history, ranked[:, :SPLIT_K], axis=1)
         top = hits[:, :SPLIT_K]
-        n_repeat = (target & history).sum(axis=1).astype(np.float64)
+        n_repeat = true_counts(target & history, 1).astype(np.float64)
         for name, seen, n_wanted in (("repeat", True, n_repeat),
                                      ("explore", False, n_true - n_repeat)):
             n_hit = (top & (ranked_history == seen)).sum(axis=1)
