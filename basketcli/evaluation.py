@@ -1,4 +1,9 @@
-"""Scoring a model on an evaluation set in batches of users and computing every metric."""
+"""Scoring a model on an evaluation set in batches of users and computing every metric.
+
+Under ``basket train --distributed`` every rank can score its own share of the users
+(``across_ranks``): the shares' tallies are exchanged and every rank computes the same metrics,
+equal to those of one process scoring them all (shares are whole batches, in order).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import numpy as np
 
 from basketcli.data.basket_data import BasketData
 from basketcli.data.split import EvalSet
+from basketcli.engine import distributed
 from basketcli.errors import ConfigError, PluginLoadError
 from basketcli.metrics import K_VALUES, MetricAccumulator, ranking_metrics, set_f1, top_k
 from basketcli.protocol import BasketModel, ProgressFactory, silent_progress
@@ -45,14 +51,15 @@ def presence_mask(data: BasketData) -> np.ndarray:
 
 def scored_batches(
     model: BasketModel, eval_set: EvalSet, batch_size: int = 512,
-    progress: ProgressFactory = silent_progress,
+    progress: ProgressFactory = silent_progress, share: range | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Yield (scores, target mask, history mask) for consecutive batches of users."""
-    n_users = eval_set.n_users
+    """Yield (scores, target mask, history mask) for consecutive batches of users (of the
+    users in ``share`` only, when given)."""
+    share = range(eval_set.n_users) if share is None else share
     model.prepare_scoring(eval_set.history)
-    with progress(f"scoring {model.name}", n_users) as task:
-        for start in range(0, n_users, batch_size):
-            users = np.arange(start, min(start + batch_size, n_users))
+    with progress(f"scoring {model.name}", len(share)) as task:
+        for start in range(share.start, share.stop, batch_size):
+            users = np.arange(start, min(start + batch_size, share.stop))
             history = eval_set.history.select_users(users)
             scores = np.asarray(model.score(history), dtype=np.float32)
             expected = (len(users), eval_set.history.n_items)
@@ -70,22 +77,66 @@ def scored_batches(
 def evaluate_model(
     model: BasketModel, eval_set: EvalSet, variants: Sequence[Variant] = (Variant(),),
     batch_size: int = 512, progress: ProgressFactory = silent_progress,
+    across_ranks: bool = False,
 ) -> list[Evaluation]:
-    """Every metric of ``model`` on ``eval_set``, once per post-hoc variant."""
+    """Every metric of ``model`` on ``eval_set``, once per post-hoc variant.
+
+    With ``across_ranks`` inside a process group, every rank must call it (with the same
+    model weights): each scores its share of the users and all return the same metrics.
+    """
     rules = [v.sizing or model.default_sizing() for v in variants]
     for rule in rules:
         if rule.needs_probabilities and not model.gives_probabilities:
             raise ConfigError(
                 f"model {model.name} ranks but gives no probabilities: use --sizing top-k"
             )
-    n_items = eval_set.history.n_items
-    ranking = MetricAccumulator(n_items)
-    per_variant = [MetricAccumulator(n_items) for _ in variants]
     started = time.perf_counter()
-    for scores, target, history in scored_batches(model, eval_set, batch_size, progress):
+    if across_ranks and distributed.active():
+        share = rank_share(eval_set.n_users, batch_size, *distributed.rank_and_size())
+        tallies = distributed.gather_from_all(
+            lambda: _tally(model, eval_set, variants, rules, batch_size, progress, share))
+        tally = tallies[0]
+        for other in tallies[1:]:
+            tally.absorb(other)
+    else:
+        tally = _tally(model, eval_set, variants, rules, batch_size, progress)
+    seconds = time.perf_counter() - started
+    shared = tally.ranking.result()
+    results = []
+    for variant, rule, acc in zip(variants, rules, tally.variants, strict=True):
+        metrics = {**shared, **acc.result()}
+        ordered = {k: metrics[k] for k in _ordered_keys(metrics)}
+        results.append(Evaluation(ordered, variant, rule.label(), seconds, eval_set.n_users))
+    return results
+
+
+@dataclass
+class _Tally:
+    """What scoring some of the users adds up to: the ranking metrics and, per variant, the
+    basket metrics. Tallies of consecutive shares of the users add up to the whole set's."""
+
+    ranking: MetricAccumulator
+    variants: list[MetricAccumulator]
+
+    def absorb(self, later: _Tally) -> None:
+        """Add the tally of the users that come after this one's."""
+        self.ranking.absorb(later.ranking)
+        for mine, theirs in zip(self.variants, later.variants, strict=True):
+            mine.absorb(theirs)
+
+
+def _tally(
+    model: BasketModel, eval_set: EvalSet, variants: Sequence[Variant],
+    rules: Sequence[SizingRule], batch_size: int, progress: ProgressFactory,
+    share: range | None = None,
+) -> _Tally:
+    n_items = eval_set.history.n_items
+    tally = _Tally(MetricAccumulator(n_items), [MetricAccumulator(n_items) for _ in variants])
+    batches = scored_batches(model, eval_set, batch_size, progress, share)
+    for scores, target, history in batches:
         ranked = top_k(scores, max(K_VALUES))
-        ranking.add_per_user(ranking_metrics(ranked, target, history))
-        for variant, rule, acc in zip(variants, rules, per_variant, strict=True):
+        tally.ranking.add_per_user(ranking_metrics(ranked, target, history))
+        for variant, rule, acc in zip(variants, rules, tally.variants, strict=True):
             # Products above the threshold for probabilistic models; a ranker's top 10 otherwise.
             predicted = (
                 scores >= variant.threshold if model.gives_probabilities
@@ -93,14 +144,15 @@ def evaluate_model(
             )
             acc.counts.add(predicted, target)
             acc.add_per_user({"basket_f1": set_f1(_basket(scores, ranked, rule), target)})
-    seconds = time.perf_counter() - started
-    shared = ranking.result()
-    results = []
-    for variant, rule, acc in zip(variants, rules, per_variant, strict=True):
-        metrics = {**shared, **acc.result()}
-        ordered = {k: metrics[k] for k in _ordered_keys(metrics)}
-        results.append(Evaluation(ordered, variant, rule.label(), seconds, eval_set.n_users))
-    return results
+    return tally
+
+
+def rank_share(n_users: int, batch_size: int, rank: int, size: int) -> range:
+    """The users one of ``size`` ranks scores: a run of whole batches (the same batches one
+    process would score, so the scores are the same), as even as batches allow."""
+    batches = -(-n_users // batch_size)
+    first, last = (batches * r // size for r in (rank, rank + 1))
+    return range(min(first * batch_size, n_users), min(last * batch_size, n_users))
 
 
 def _basket(scores: np.ndarray, ranked: np.ndarray, rule: SizingRule) -> np.ndarray:

@@ -176,6 +176,11 @@ class ProductCounts:
         self.fp += true_counts(predicted, 0) - tp
         self.fn += true_counts(target, 0) - tp
 
+    def absorb(self, other: ProductCounts) -> None:
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+
     def f1_micro(self) -> float:
         tp, fp, fn = self.tp.sum(), self.fp.sum(), self.fn.sum()
         return float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else 0.0
@@ -199,6 +204,12 @@ class MetricAccumulator:
     def add_per_user(self, values: dict[str, np.ndarray]) -> None:
         for key, array in values.items():
             self.per_user.setdefault(key, []).append(np.asarray(array, dtype=np.float64))
+
+    def absorb(self, later: MetricAccumulator) -> None:
+        """Add another accumulator's users after this one's (shares of one evaluation set)."""
+        for key, parts in later.per_user.items():
+            self.per_user.setdefault(key, []).extend(parts)
+        self.counts.absorb(later.counts)
 
     def result(self) -> dict[str, float]:
         out: dict[str, float] = {}

@@ -202,13 +202,20 @@ def _train(name: str, spec: DataSpec, settings: dict[str, Any], out: Path, force
             ctx.log(f"warning: {name} does not train with the torch engine; every process "
                     "fitted it alone and rank 0 saves its fit")
 
+        # Ranks that trained one model together (same weights) share its validation
+        # scoring; otherwise rank 0 scores the fit it saves.
+        together = ctx.distributed and "world_size" in report.info
+
         def save() -> Any:
-            validation = evaluate_model(model, split.valid, progress=ctx.progress)[0]
+            scored = None if together else evaluate_model(model, split.valid,
+                                                          progress=ctx.progress)[0]
             model.save(out)
             write_curves(out, report.history)
-            return validation
+            return scored
 
-        validation = distributed.from_main(save)
+        validation = (evaluate_model(model, split.valid, progress=ctx.progress,
+                                     across_ranks=True)[0] if together else None)
+        validation = distributed.from_main(save) or validation
     except KeyboardInterrupt:
         # Keep what the fit checkpointed (its best weights so far) for --resume.
         if main:

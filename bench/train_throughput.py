@@ -19,8 +19,8 @@ about 14% slower than its first 60,000 examples. Targets on the 2-core machine (
 it is disturbed less than the wall-clock time.
 With --ranks N the script starts itself under torchrun (N processes of --threads threads each,
 gloo on CPUs, nccl on GPUs): every rank trains on its share of the timed examples with
-DistributedDataParallel, as `basket train --distributed` does, and rank 0 prints the table (its
-CPU time is one rank's). The device is auto (a GPU when torch sees one), as for `basket train`.
+DistributedDataParallel, as `basket train --distributed` does, the ranks share the scoring of
+the validation targets, and rank 0 prints the table (its CPU time is one rank's). The device is auto (a GPU when torch sees one), as for `basket train`.
 """
 
 from __future__ import annotations
@@ -158,14 +158,14 @@ def main() -> None:
             with suppress(StopTiming):
                 model.fit(split.train, None, replace(ctx, progress=clock))
             clock.stop()
+            scoring = "-"
+            if not partial:  # the ranks share it, as in basket train --distributed
+                started = time.perf_counter()
+                evaluate_model(model, split.valid, across_ranks=True)
+                scoring = f"{time.perf_counter() - started:.1f}"
         share = max(1, min(clock.done, steps)) / steps  # of the epoch, timed
         epoch, cpu = clock.seconds / share, clock.cpu_seconds / share
         rate = n_examples / epoch
-        scoring = "-"
-        if not partial and main_rank:
-            started = time.perf_counter()
-            evaluate_model(model, split.valid)
-            scoring = f"{time.perf_counter() - started:.1f}"
         mark = "~" if partial else ""
         row = [name, "on" if cfg.repeat_signal else "off", str(cfg.batch_size),
                str(cfg.customer_run), str(cfg.sampled_negatives),

@@ -5,6 +5,8 @@ command line on both ranks (tests/ddp_worker.py): a straight run, a run interrup
 first epoch, and the --resume of that run. Each rank reports a digest of the weights it ended
 with, so the test checks that both ranks end with the same weights, that the resumed run ends
 exactly where the straight one did, and that rank 0's run directory holds those weights.
+Another launch (tests/ddp_eval_worker.py) checks that ranks sharing an evaluation's scoring
+get the metrics of one process scoring it all, and stop together when one of them fails.
 """
 
 from __future__ import annotations
@@ -17,10 +19,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from basketcli.artifacts import read_run_info
+from basketcli.data.source import DataSpec
+from basketcli.evaluation import evaluate_model, rank_share
+from basketcli.protocol import FitContext
+from basketcli.workflows import create_model, prepare
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
+EVAL_WORKER = Path(__file__).with_name("ddp_eval_worker.py")
 SMALL = ["--set", "embedding_dim=8", "--set", "order_hidden=16", "--set", "repeat_hidden=8",
          "--set", "n_layers=1", "--set", "epochs=2", "--set", "batch_size=8"]
 
@@ -83,6 +92,41 @@ def test_two_ranks_end_with_the_same_weights_and_resume(tmp_path, tiny_csv, invo
     assert r.exit_code == 0, r.output
     metrics = json.loads(r.stdout)["models"][0]["metrics"]
     assert 0.0 < metrics["recall@10"] <= 1.0
+
+
+def test_ranks_share_an_evaluation_and_get_the_metrics_of_one_process(tmp_path, tiny_csv):
+    batch_size = 4
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+              "--nproc_per_node", "2", str(EVAL_WORKER), str(tmp_path), str(tiny_csv),
+              str(batch_size)]
+    done = subprocess.run(launch, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+    _, split = prepare(DataSpec(source=str(tiny_csv)))
+    model = create_model("ptopfreq", {})
+    model.fit(split.train, split.valid, FitContext())
+    alone = evaluate_model(model, split.valid, batch_size=batch_size)[0].metrics
+    assert ranks[0]["metrics"] == alone and ranks[1]["metrics"] == alone
+    n_users = split.valid.n_users
+    assert [seen["scored"] for seen in ranks] == [
+        len(rank_share(n_users, batch_size, r, 2)) for r in (0, 1)]
+    assert 0 < ranks[1]["scored"] < n_users
+
+    # Rank 1's scores are broken: rank 0 reports its error, rank 1 stops quietly.
+    assert ranks[0]["failure"][0] == "RankFailed"
+    assert ranks[0]["failure"][1].startswith("rank 1: model ptopfreq returned NaN")
+    assert ranks[1]["failure"][0] == "ReportedOnMain"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 3000), st.integers(1, 600), st.integers(1, 8))
+def test_rank_shares_are_whole_batches_covering_every_user_once(n_users, batch_size, size):
+    shares = [rank_share(n_users, batch_size, rank, size) for rank in range(size)]
+    assert [u for share in shares for u in share] == list(range(n_users))
+    assert all(share.start % batch_size == 0 or share.start == n_users for share in shares)
+    batches = [-(-len(share) // batch_size) for share in shares]
+    assert max(batches) - min(batches) <= 1
 
 
 @pytest.mark.parametrize("missing", ["RANK", "MASTER_ADDR"])

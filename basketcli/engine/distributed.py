@@ -10,8 +10,10 @@ single-process run:
   rank takes the same number of steps;
 - the network's calls in training go through ``DistributedDataParallel``, which averages the
   gradients, so every rank takes the same optimiser step and ends with the same weights;
-- rank 0 alone reads and writes the run directory (checkpoints, best weights) and validates;
-  what it read or decided reaches the other ranks by broadcast (``from_main``).
+- rank 0 alone reads and writes the run directory (checkpoints, best weights); what it read
+  or decided reaches the other ranks by broadcast (``from_main``);
+- validation runs on rank 0 alone, or, for models that ask for it, on every rank, each
+  scoring its share of the customers (``gather_from_all`` joins their tallies).
 
 Each rank's batch holds ``batch_size`` examples, so a step covers WORLD_SIZE x batch_size
 examples and an epoch takes 1/WORLD_SIZE of the steps; the learning rate is not rescaled.
@@ -48,6 +50,10 @@ LAUNCH_HINT = ("launch it with torchrun, e.g. 'torchrun --nproc_per_node 2 --no-
 
 class ReportedOnMain(BasketError):
     """Rank 0 failed with an error it reports itself; the other ranks stop quietly."""
+
+
+class RankFailed(BasketError):
+    """Another rank failed; rank 0 reports its error."""
 
 
 # --- the launch --------------------------------------------------------------------------------
@@ -134,6 +140,48 @@ def is_main() -> bool:
     import torch.distributed as dist
 
     return dist.get_rank() == 0
+
+
+def rank_and_size() -> tuple[int, int]:
+    """(this rank, the number of ranks); (0, 1) without a process group."""
+    if not active():
+        return 0, 1
+    import torch.distributed as dist
+
+    return dist.get_rank(), dist.get_world_size()
+
+
+def gather_from_all(compute: Callable[[], T]) -> list[T]:
+    """``compute()`` on every rank; every rank gets all the results, in rank order
+    (``[compute()]`` without a group). Results travel pickled: keep them small.
+
+    A failure on any rank stops every rank at this point: rank 0 raises it (its own error as
+    it is, another rank's as a one-line error naming the rank) and the other ranks raise
+    ReportedOnMain, or their own error when it is not an expected one (a bug keeps its
+    traceback).
+    """
+    if not active():
+        return [compute()]
+    import torch.distributed as dist
+
+    rank = dist.get_rank()
+    failure: Exception | None = None
+    try:
+        mine: tuple[str, Any] = ("ok", compute())
+    except Exception as exc:
+        failure = exc
+        mine = ("error", exc.message if isinstance(exc, BasketError) else f"failed: {exc!r}")
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, mine)
+    failed = [(r, value) for r, (kind, value) in enumerate(gathered) if kind == "error"]
+    if not failed:
+        return [value for _, value in gathered]
+    if failure is not None and (rank == 0 or not isinstance(failure, BasketError)):
+        raise failure
+    if rank == 0:
+        other, message = failed[0]
+        raise RankFailed(f"rank {other}: {message}")
+    raise ReportedOnMain(failed[0][1])
 
 
 def from_main(compute: Callable[[], T]) -> T:

@@ -256,13 +256,17 @@ class Trainer:
     then overlaps the previous step's torch work. With ``ctx.work_dir`` set, every epoch ends
     with an atomic checkpoint there, and ``ctx.resume`` continues from it. With
     ``ctx.distributed`` the ranks of a process group train together
-    (``basketcli.engine.distributed``).
+    (``basketcli.engine.distributed``): rank 0 alone validates, or with
+    ``validate_on_every_rank`` every rank calls ``validate()``, which must then return the
+    same metrics on all of them (``evaluate_model(..., across_ranks=True)`` splits the
+    customers between the ranks and does).
     """
 
     def __init__(self, module: torch.nn.Module, settings: TrainSettings, ctx: FitContext,
                  device: torch.device) -> None:
         self.module, self.settings, self.ctx, self.device = module, settings, ctx, device
         self.ranks = Ranks.of(ctx)
+        self.validate_on_every_rank = False
         # Rank 0 alone reads and writes the run directory; the others get what it read.
         self.work_dir = (Path(ctx.work_dir) if ctx.work_dir is not None and self.ranks.main
                          else None)
@@ -271,7 +275,9 @@ class Trainer:
         self, n_examples: int, batch_loss: Callable[[Any], torch.Tensor],
         validate: Callable[[], dict[str, float]] | None = None,
         prepare: Callable[[np.ndarray], Any] | None = None,
+        validate_on_every_rank: bool = False,
     ) -> TrainOutcome:
+        self.validate_on_every_rank = validate_on_every_rank
         with self.ranks.synchronised(self.module, self.device):
             return self._fit(n_examples, batch_loss, validate, prepare)
 
@@ -362,8 +368,9 @@ class Trainer:
             total, total_rows = self.ranks.sum(total, total_rows)
             metrics = None
             if validate is not None:
-                # Rank 0 validates; every rank takes its metrics, so all decide alike.
-                metrics = from_main(lambda: self._validate(validate))
+                # Every rank ends with the same metrics, so all decide alike.
+                metrics = (self._validate(validate) if self.validate_on_every_rank
+                           else from_main(lambda: self._validate(validate)))
                 task.advance(1, loss=float(total) / max(total_rows, 1),
                              **{s.monitor: self._monitored(metrics)})
         return float(total) / max(total_rows, 1), metrics

@@ -157,12 +157,14 @@ class NeuralBasketModel(BasketModel):
             from basketcli.evaluation import Variant, evaluate_model
 
             def validate() -> dict[str, float]:
-                return evaluate_model(self, valid, [Variant(threshold=cfg.threshold)])[0].metrics
+                # Under --distributed every rank scores its share of the customers.
+                return evaluate_model(self, valid, [Variant(threshold=cfg.threshold)],
+                                      across_ranks=True)[0].metrics
 
         settings = replace(TrainSettings.from_config(cfg),
                            batch_size=max(1, round(cfg.batch_size / cfg.customer_run)))
         outcome = Trainer(self.net, settings, ctx, self.device).fit(
-            len(runs) - 1, batch_loss, validate, prepare)
+            len(runs) - 1, batch_loss, validate, prepare, validate_on_every_rank=True)
         self.net.eval()
         return FitReport(info={**info, **outcome.info(cfg.monitor)}, history=outcome.history)
 
