@@ -301,8 +301,10 @@ def data_parallel(module: torch.nn.Module, device: torch.device) -> Iterator[Non
     with torch.no_grad():
         for param in sparse_parameters(module):
             torch.distributed.broadcast(param.data, src=0)
+    # Gradients live in DDP's buckets (no copy into them and back each step).
     wrapper = DistributedDataParallel(
-        module, device_ids=[device.index] if device.type == "cuda" else None)
+        module, device_ids=[device.index] if device.type == "cuda" else None,
+        gradient_as_bucket_view=True)
     real_forward = module.forward
     inside = [False]
 
