@@ -20,7 +20,8 @@ it is disturbed less than the wall-clock time.
 With --ranks N the script starts itself under torchrun (N processes of --threads threads each,
 gloo on CPUs, nccl on GPUs): every rank trains on its share of the timed examples with
 DistributedDataParallel, as `basket train --distributed` does, the ranks share the scoring of
-the validation targets, and rank 0 prints the table (its CPU time is one rank's). The device is auto (a GPU when torch sees one), as for `basket train`.
+the validation targets, and rank 0 prints the table (its CPU time is one rank's). The device is
+auto (a GPU when torch sees one), as for `basket train`.
 """
 
 from __future__ import annotations
