@@ -144,39 +144,48 @@ def main() -> None:
     # out of the CPU time of the first model.
     torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
     main_rank = os.environ.get("RANK", "0") == "0"
-    for name in args.models.split(","):
-        settings = dict(item.split("=", 1) for item in args.set)
-        settings["epochs"] = "1"
-        if args.no_repeat_signal:
-            settings["repeat_signal"] = "false"
-        model = workflows.create_model(name, settings)
-        cfg = model.config
-        steps = optimiser_steps(split.train, cfg, args.ranks)
-        clock = StepClock(math.ceil(steps * timed_examples / n_examples) if partial else steps)
-        with launched(FitContext(n_threads=args.threads), args.ranks) as ctx:
-            clock.start()
-            # Every rank counts its own steps, so all of them stop at the same one.
-            with suppress(StopTiming):
-                model.fit(split.train, None, replace(ctx, progress=clock))
-            clock.stop()
-            scoring = "-"
-            if not partial:  # the ranks share it, as in basket train --distributed
-                started = time.perf_counter()
-                evaluate_model(model, split.valid, across_ranks=True)
-                scoring = f"{time.perf_counter() - started:.1f}"
-        share = max(1, min(clock.done, steps)) / steps  # of the epoch, timed
-        epoch, cpu = clock.seconds / share, clock.cpu_seconds / share
-        rate = n_examples / epoch
-        mark = "~" if partial else ""
-        row = [name, "on" if cfg.repeat_signal else "off", str(cfg.batch_size),
-               str(cfg.customer_run), str(cfg.sampled_negatives),
-               f"{steps:,}", f"{rate:,.0f}",
-               f"{mark}{epoch:,.1f}", f"{mark}{cpu:,.1f}", scoring]
-        if target:
-            row.append("yes" if epoch < target else "no")
-        table.add_row(*row)
+    # One process group for every model: a group re-created in the same processes can meet
+    # the keys the previous one left in torchrun's store.
+    with launched(FitContext(n_threads=args.threads), args.ranks) as ctx:
+        for name in args.models.split(","):
+            table.add_row(*time_model(name, args, ctx, split, n_examples, timed_examples,
+                                      partial, target))
     if main_rank:
         Console(width=max(Console().width, 130)).print(table)
+
+
+def time_model(name: str, args: argparse.Namespace, ctx: FitContext, split, n_examples: int,
+               timed_examples: int | None, partial: bool, target: float | None) -> list[str]:
+    """One model's row: its timed (share of an) epoch, then the validation scoring."""
+    settings = dict(item.split("=", 1) for item in args.set)
+    settings["epochs"] = "1"
+    if args.no_repeat_signal:
+        settings["repeat_signal"] = "false"
+    model = workflows.create_model(name, settings)
+    cfg = model.config
+    steps = optimiser_steps(split.train, cfg, args.ranks)
+    clock = StepClock(math.ceil(steps * timed_examples / n_examples) if partial else steps)
+    clock.start()
+    # Every rank counts its own steps, so all of them stop at the same one.
+    with suppress(StopTiming):
+        model.fit(split.train, None, replace(ctx, progress=clock))
+    clock.stop()
+    scoring = "-"
+    if not partial:  # the ranks share it, as in basket train --distributed
+        started = time.perf_counter()
+        evaluate_model(model, split.valid, across_ranks=True)
+        scoring = f"{time.perf_counter() - started:.1f}"
+    share = max(1, min(clock.done, steps)) / steps  # of the epoch, timed
+    epoch, cpu = clock.seconds / share, clock.cpu_seconds / share
+    rate = n_examples / epoch
+    mark = "~" if partial else ""
+    row = [name, "on" if cfg.repeat_signal else "off", str(cfg.batch_size),
+           str(cfg.customer_run), str(cfg.sampled_negatives),
+           f"{steps:,}", f"{rate:,.0f}",
+           f"{mark}{epoch:,.1f}", f"{mark}{cpu:,.1f}", scoring]
+    if target:
+        row.append("yes" if epoch < target else "no")
+    return row
 
 
 def relaunch_under_torchrun(ranks: int, threads: int) -> None:
