@@ -205,17 +205,16 @@ def _train(name: str, spec: DataSpec, settings: dict[str, Any], out: Path, force
         # Ranks that trained one model together (same weights) share its validation
         # scoring; otherwise rank 0 scores the fit it saves.
         together = ctx.distributed and "world_size" in report.info
+        shared = (evaluate_model(model, split.valid, progress=ctx.progress,
+                                 across_ranks=True)[0] if together else None)
 
         def save() -> Any:
-            scored = None if together else evaluate_model(model, split.valid,
-                                                          progress=ctx.progress)[0]
+            validation = shared or evaluate_model(model, split.valid, progress=ctx.progress)[0]
             model.save(out)
             write_curves(out, report.history)
-            return scored
+            return validation
 
-        validation = (evaluate_model(model, split.valid, progress=ctx.progress,
-                                     across_ranks=True)[0] if together else None)
-        validation = distributed.from_main(save) or validation
+        validation = distributed.from_main(save)
     except KeyboardInterrupt:
         # Keep what the fit checkpointed (its best weights so far) for --resume.
         if main:
