@@ -92,7 +92,8 @@ def evaluate_model(
             )
     started = time.perf_counter()
     if across_ranks and distributed.active():
-        share = rank_share(eval_set.n_users, batch_size, *distributed.rank_and_size())
+        ranks = distributed.Ranks(enabled=True)
+        share = rank_share(eval_set.n_users, batch_size, ranks.rank, ranks.size)
         tallies = distributed.gather_from_all(
             lambda: _tally(model, eval_set, variants, rules, batch_size, progress, share))
         tally = tallies[0]

@@ -23,6 +23,7 @@ Importing this module imports no torch (the CLI and the workflows import it).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -140,15 +141,6 @@ def is_main() -> bool:
     import torch.distributed as dist
 
     return dist.get_rank() == 0
-
-
-def rank_and_size() -> tuple[int, int]:
-    """(this rank, the number of ranks); (0, 1) without a process group."""
-    if not active():
-        return 0, 1
-    import torch.distributed as dist
-
-    return dist.get_rank(), dist.get_world_size()
 
 
 def gather_from_all(compute: Callable[[], T]) -> list[T]:
@@ -387,8 +379,6 @@ _ALIGN = 8  # bytes: every packed piece starts where any dtype can be viewed
 
 
 def _nbytes(dtype: torch.dtype, shape: tuple[int, ...]) -> int:
-    import math
-
     size = math.prod(shape) * dtype.itemsize
     return -(-size // _ALIGN) * _ALIGN
 
@@ -412,8 +402,6 @@ def _pack(pieces: list[torch.Tensor], segments: list[tuple[Any, tuple[int, ...]]
 def _unpack(buffer: torch.Tensor, segments: list[tuple[Any, tuple[int, ...]]]
             ) -> list[torch.Tensor]:
     """The pieces of a buffer ``_pack`` laid out by ``segments`` (views, no copies)."""
-    import math
-
     pieces, offset = [], 0
     for dtype, shape in segments:
         size = math.prod(shape) * dtype.itemsize
