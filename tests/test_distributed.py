@@ -129,34 +129,6 @@ def test_rank_shares_are_whole_batches_covering_every_user_once(n_users, batch_s
     assert max(batches) - min(batches) <= 1
 
 
-def test_ranks_draw_the_shared_stream_alike_and_their_own_streams_apart():
-    import torch
-
-    from basketcli.engine.distributed import Ranks
-
-    def draws(rank: int | None, epoch: int) -> tuple[list[int], list[int]]:
-        ranks = Ranks(enabled=False)
-        if rank is not None:  # rank of two, without a process group (seeding needs none)
-            ranks.enabled, ranks.rank, ranks.size = True, rank, 2
-        shared = torch.Generator()
-        with torch.random.fork_rng():
-            torch.manual_seed(123)
-            ranks.seed_epoch(7, epoch, shared)
-            return (torch.randint(10**6, (8,), generator=shared).tolist(),
-                    torch.randint(10**6, (8,)).tolist())
-
-    (shared0, own0), (shared1, own1) = draws(0, 0), draws(1, 0)
-    assert shared0 == shared1 and own0 != own1
-    assert shared0 not in (own0, own1)
-    assert draws(0, 1)[0] != shared0  # a new shared stream every epoch
-    # One process draws the same shared stream; its own stream is left as seeded.
-    single_shared, single_own = draws(None, 0)
-    assert single_shared == shared0
-    with torch.random.fork_rng():
-        torch.manual_seed(123)
-        assert single_own == torch.randint(10**6, (8,)).tolist()
-
-
 @pytest.mark.parametrize("missing", ["RANK", "MASTER_ADDR"])
 def test_distributed_outside_torchrun_is_a_one_line_error(invoke, tiny_csv, tmp_path,
                                                           monkeypatch, missing):

@@ -236,17 +236,13 @@ class Ranks:
         padded = np.resize(order, self.shard_size(len(order)) * self.size)
         return padded[self.rank::self.size]
 
-    def seed_epoch(self, seed: int, epoch: int, shared: torch.Generator) -> None:
-        """Seed an epoch's random draws so that a resumed run draws what an uninterrupted one
-        would. Dropout (torch's default generator) draws from a stream fixed by (seed, epoch,
-        rank), so ranks draw independently; ``shared`` from one fixed by (seed, epoch) alone,
-        the same on every rank and in a single process (draws the ranks make alike, such as a
-        step's sampled negatives)."""
-        shared.manual_seed(_stream_seed(seed, epoch, _SHARED_STREAM))
+    def seed_epoch(self, seed: int, epoch: int) -> None:
+        """Dropout and sampled negatives draw from a stream fixed by (seed, epoch, rank): ranks
+        draw independently, and a resumed run draws what an uninterrupted one would."""
         if self.enabled:
             import torch
 
-            torch.manual_seed(_stream_seed(seed, epoch, self.rank))
+            torch.manual_seed(int(np.random.default_rng([seed, epoch, self.rank]).integers(2**62)))
 
     def sum(self, total: torch.Tensor, rows: int) -> tuple[torch.Tensor, int]:
         """(loss sum, rows) over every rank's shard."""
@@ -270,14 +266,6 @@ class Ranks:
     def synchronised(self, module: torch.nn.Module, device: torch.device):
         """A context in which ``module``'s gradients are averaged over the ranks."""
         return data_parallel(module, device) if self.enabled else nullcontext()
-
-
-# The shared stream's key in place of a rank (far above any rank number).
-_SHARED_STREAM = 2**31 - 1
-
-
-def _stream_seed(seed: int, epoch: int, stream: int) -> int:
-    return int(np.random.default_rng([seed, epoch, stream]).integers(2**62))
 
 
 @contextmanager

@@ -259,9 +259,7 @@ class Trainer:
     (``basketcli.engine.distributed``): rank 0 alone validates, or with
     ``validate_on_every_rank`` every rank calls ``validate()``, which must then return the
     same metrics on all of them (``evaluate_model(..., across_ranks=True)`` splits the
-    customers between the ranks and does). ``shared_generator`` draws the same numbers on
-    every rank (for instance sampled negatives: the ranks then touch fewer distinct rows of a
-    sparse table, which makes exchanging and updating them cheaper).
+    customers between the ranks and does).
     """
 
     def __init__(self, module: torch.nn.Module, settings: TrainSettings, ctx: FitContext,
@@ -269,8 +267,6 @@ class Trainer:
         self.module, self.settings, self.ctx, self.device = module, settings, ctx, device
         self.ranks = Ranks.of(ctx)
         self.validate_on_every_rank = False
-        # Draws every rank makes alike (seeded per epoch; see Ranks.seed_epoch).
-        self.shared_generator = torch.Generator(device=device)
         # Rank 0 alone reads and writes the run directory; the others get what it read.
         self.work_dir = (Path(ctx.work_dir) if ctx.work_dir is not None and self.ranks.main
                          else None)
@@ -343,7 +339,7 @@ class Trainer:
     def _run_epoch(self, epoch, steps, n_examples, batch_loss, validate, prepare, optim):
         s = self.settings
         order = self.ranks.shard(epoch_order(n_examples, s.seed, epoch))
-        self.ranks.seed_epoch(s.seed, epoch, self.shared_generator)
+        self.ranks.seed_epoch(s.seed, epoch)
         self.module.train()
         total = torch.zeros((), device=self.device)
         total_rows = shown = 0

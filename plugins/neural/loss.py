@@ -66,18 +66,16 @@ def weighted_bce(logits: torch.Tensor, rows: torch.Tensor, columns: torch.Tensor
             None if column_weights is None else column_weights.to(dtype), scale)
 
 
-def sample_candidates(exact: torch.Tensor, n_items: int, n_sampled: int,
-                      generator: torch.Generator | None = None
+def sample_candidates(exact: torch.Tensor, n_items: int, n_sampled: int
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """The products a training step scores: ``exact`` (the batch's own products, scored
-    exactly) plus up to ``n_sampled`` others drawn uniformly from ``generator`` (default:
-    torch's seeded one), those among ``exact`` dropped, each weighted so that the loss stays
-    an unbiased estimate of the full-catalog loss.
+    exactly) plus up to ``n_sampled`` others drawn uniformly (torch's seeded RNG), each
+    weighted so that the loss stays an unbiased estimate of the full-catalog loss.
 
     Returns (candidates, column_weights); the exact products come first.
     """
     exact = torch.unique(exact)
-    drawn = torch.randint(n_items, (n_sampled,), device=exact.device, generator=generator)
+    drawn = torch.randint(n_items, (n_sampled,), device=exact.device)
     outside = torch.ones(n_items, dtype=torch.bool, device=exact.device)
     outside[exact] = False
     drawn = torch.unique(drawn[outside[drawn]])

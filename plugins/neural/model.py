@@ -129,9 +129,6 @@ class NeuralBasketModel(BasketModel):
         # The trainer shuffles runs of consecutive examples of one customer (see
         # customer_run), each step taking about batch_size examples.
         runs = example_runs(starts, cfg.customer_run)
-        settings = replace(TrainSettings.from_config(cfg),
-                           batch_size=max(1, round(cfg.batch_size / cfg.customer_run)))
-        trainer = Trainer(self.net, settings, ctx, self.device)
 
         def prepare(run_index: np.ndarray) -> tuple:
             # NumPy only (the trainer runs it a step ahead in a thread): no torch RNG here.
@@ -148,12 +145,8 @@ class NeuralBasketModel(BasketModel):
             # Exact: what the batch bought before (history windows and repeat items) and
             # bought next; the rest of the catalog is sampled.
             exact = [items, inputs[0][inputs[0] > 0] - 1, *inputs[3:4]]
-            # The ranks of a --distributed run draw the same negatives (trainer's shared
-            # generator): the sparse output rows they touch overlap, so fewer are exchanged
-            # and updated.
             candidates, weights = sample_candidates(torch.cat(exact), self.n_items,
-                                                    cfg.sampled_negatives,
-                                                    trainer.shared_generator)
+                                                    cfg.sampled_negatives)
             with self._autocast():
                 logits = self.net(*inputs, candidates=candidates)
             return weighted_bce(logits, rows, candidate_columns(candidates, items, self.n_items),
@@ -168,8 +161,10 @@ class NeuralBasketModel(BasketModel):
                 return evaluate_model(self, valid, [Variant(threshold=cfg.threshold)],
                                       across_ranks=True)[0].metrics
 
-        outcome = trainer.fit(len(runs) - 1, batch_loss, validate, prepare,
-                              validate_on_every_rank=True)
+        settings = replace(TrainSettings.from_config(cfg),
+                           batch_size=max(1, round(cfg.batch_size / cfg.customer_run)))
+        outcome = Trainer(self.net, settings, ctx, self.device).fit(
+            len(runs) - 1, batch_loss, validate, prepare, validate_on_every_rank=True)
         self.net.eval()
         return FitReport(info={**info, **outcome.info(cfg.monitor)}, history=outcome.history)
 
