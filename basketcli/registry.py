@@ -6,17 +6,20 @@ registered in pyproject.toml exactly as a third party registers theirs.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import fnmatch
+import importlib.util
 import os
 import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import import_module
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
-from basketcli.errors import PluginLoadError, UnknownModelError
+from basketcli.errors import BasketError, PluginLoadError, UnknownModelError
 
 GROUP = "basketcli.models"
 LOAD_PLUGINS_ENV = "BASKET_LOAD_PLUGINS"
@@ -142,10 +145,7 @@ def _load_class(target: str, name: str, distribution: str) -> type:
     except ModuleNotFoundError as exc:
         missing = exc.name or str(exc)
         if missing == module_name or module_name.startswith(f"{missing}."):
-            raise PluginLoadError(
-                f"{source} is unavailable: its module {module_name!r} is not installed; "
-                f"reinstall {distribution}"
-            ) from None
+            raise PluginLoadError(_not_installed(name, module_name, distribution)) from None
         raise PluginLoadError(
             f"{source} is unavailable: it needs the package {missing!r}, which is not "
             "installed; install it"
@@ -170,3 +170,54 @@ def get_model_class(name: str) -> type:
     if entry.cls is not None:
         return entry.cls
     return _load_class(entry.target, name, entry.distribution)
+
+
+def _not_installed(name: str, module: str, distribution: str) -> str:
+    return (f"model {name!r} (from {distribution}) is unavailable: its module {module!r} is "
+            f"not installed; reinstall {distribution}")
+
+
+def describe_models(pattern: str = "*", check: bool = False) -> list[dict[str, str]]:
+    """One row per model matching ``pattern``: name, summary, distribution, version, status.
+
+    Without ``check`` no model is imported: the summary is the first line of the model
+    class's docstring, read from its source file, and the status says whether that file is
+    installed. With ``check`` every model is imported: available, or unavailable with the
+    one-line reason in place of the summary.
+    """
+    rows = []
+    for name in list_models(pattern):
+        entry = get_entry(name)
+        if check or entry.cls is not None:
+            try:
+                summary, status = get_model_class(name).summary(), "available"
+            except BasketError as exc:
+                summary, status = exc.message, "unavailable"
+        else:
+            summary, status = _summary_from_source(entry)
+        rows.append({"name": name, "summary": summary, "distribution": entry.distribution,
+                     "version": entry.version, "status": status})
+    return rows
+
+
+def _summary_from_source(entry: ModelEntry) -> tuple[str, str]:
+    """(summary, status) of a model found without importing its module."""
+    module, _, attr = entry.target.partition(":")
+    try:
+        spec = importlib.util.find_spec(module)  # imports the parent packages only
+    except Exception:  # a parent package that fails to import, an invalid name
+        spec = None
+    if spec is None:
+        return _not_installed(entry.name, module, entry.distribution), "unavailable"
+    summary = ""
+    if spec.origin and spec.origin.endswith(".py"):
+        try:
+            tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            tree = None
+        class_name = attr.rpartition(".")[2]
+        for node in tree.body if tree is not None else ():
+            if isinstance(node, ast.ClassDef) and node.name == class_name:
+                doc = ast.get_docstring(node) or ""
+                summary = doc.strip().splitlines()[0] if doc.strip() else ""
+    return summary, "installed"

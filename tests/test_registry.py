@@ -251,7 +251,7 @@ def test_a_broken_plugin_is_a_one_line_error(broken_plugins, name, reason):
 
 
 def test_basket_models_lists_broken_plugins_as_unavailable(broken_plugins, invoke):
-    result = invoke("models", "--json")
+    result = invoke("models", "--json", "--check")
     assert result.exit_code == 0, result.output
     listing = {row["name"]: row for row in json.loads(result.stdout)["models"]}
     assert listing["ptopfreq"]["status"] == "available"
@@ -261,7 +261,7 @@ def test_basket_models_lists_broken_plugins_as_unavailable(broken_plugins, invok
 
 
 def test_basket_models_table_survives_broken_plugins(broken_plugins, invoke):
-    result = invoke("models")
+    result = invoke("models", "--check")
     assert result.exit_code == 0, result.output
     assert "unavailable" in result.stdout and "no_such_dependency_xyz" in result.stdout
     assert "Traceback" not in result.output

@@ -1,58 +1,82 @@
-"""`basket data ...`: inspect data sets."""
+"""`basket data ...`: inspect data sets and write synthetic ones."""
 
 from __future__ import annotations
 
-from basketcli.cli.app import data_app
-from basketcli.cli.options import (
-    CatalogOpt,
-    DataOpt,
-    ItemColOpt,
-    JsonOpt,
-    MaxMemoryOpt,
-    MinItemCountOpt,
-    OrderColOpt,
-    TimeColOpt,
-    TopItemsOpt,
-    UserColOpt,
-    data_spec,
-)
-from basketcli.cli.ui import cli_errors, console, emit_json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from basketcli.cli.options import ForceOpt, JsonOpt, data_options
+from basketcli.cli.ui import console, emit_json
+
+if TYPE_CHECKING:
+    from basketcli.data.source import DataSpec
 
 
-@data_app.command("info")
-def info_command(
-    data: DataOpt = "sample", catalog: CatalogOpt = None, min_item_count: MinItemCountOpt = 1,
-    top_items: TopItemsOpt = None, user_col: UserColOpt = "user_id",
-    item_col: ItemColOpt = "product_id", order_col: OrderColOpt = None, time_col: TimeColOpt = None,
-    max_memory: MaxMemoryOpt = None, json_out: JsonOpt = False,
-) -> None:
+@data_options
+def info_command(*, spec: DataSpec, json_out: JsonOpt = False) -> None:
     """Users, orders, products, basket sizes, orders per user and the repeat ratio."""
     from basketcli.data.info import data_stats
     from basketcli.data.prepare import load_dataset
     from basketcli.render import fmt, new_table
 
-    with cli_errors():
-        spec = data_spec(data, catalog, min_item_count, top_items, user_col, item_col,
-                         order_col, time_col, max_memory)
-        dataset = load_dataset(spec)
-        stats = {"source": spec.describe(), "fingerprint": dataset.fingerprint,
-                 **data_stats(dataset.data)}
-        if json_out:
-            emit_json(stats)
-            return
-        scalars = {k: v for k, v in stats.items() if not isinstance(v, dict)}
-        table = new_table(f"data: {spec.describe()}")
-        table.add_column("field")
-        table.add_column("value", justify="right")
-        for key, value in scalars.items():
-            table.add_row(key, fmt(value))
-        console.print(table)
-        dists = {k: v for k, v in stats.items() if isinstance(v, dict)}
-        table = new_table("distributions")
-        table.add_column("quantity")
-        for col in ("mean", "min", "p10", "median", "p90", "max"):
-            table.add_column(col, justify="right")
-        for key, dist in dists.items():
-            table.add_row(key, *(f"{dist[c]:.2f}" for c in ("mean", "min", "p10", "median",
-                                                            "p90", "max")))
-        console.print(table)
+    dataset = load_dataset(spec)
+    stats = {"source": spec.describe(), "fingerprint": dataset.fingerprint,
+             **data_stats(dataset.data)}
+    if json_out:
+        emit_json(stats)
+        return
+    scalars = {k: v for k, v in stats.items() if not isinstance(v, dict)}
+    table = new_table(f"data: {spec.describe()}")
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for key, value in scalars.items():
+        table.add_row(key, fmt(value))
+    console.print(table)
+    columns = ("mean", "min", "p10", "median", "p90", "max")
+    table = new_table("distributions")
+    table.add_column("quantity")
+    for col in columns:
+        table.add_column(col, justify="right")
+    for key, dist in stats.items():
+        if isinstance(dist, dict):
+            table.add_row(key, *(f"{dist[c]:.2f}" for c in columns))
+    console.print(table)
+
+
+def synth_command(
+    out: Annotated[Path, typer.Option("--out", help="folder to write (created)")],
+    users: Annotated[int, typer.Option(
+        "--users", min=1, help="customers (the full Instacart size is 206209)")] = 10_000,
+    products: Annotated[int, typer.Option(
+        "--products", min=2, help="products in the catalog (Instacart: 49688)")] = 49_688,
+    seed: Annotated[int, typer.Option("--seed", help="same seed and sizes, same files")] = 0,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Synthetic Instacart-shaped data: orders.csv, order_products__prior/train.csv, products.csv.
+
+    Zipf-like product popularity, favourite products bought again and again (about 60 % repeat
+    purchases), 4-100 orders per customer, baskets of about 10 products, 0-30 days between
+    orders. Load it with --data OUT; `basket data info --data OUT` shows its statistics.
+    """
+    from basketcli.data.synth import synthesize
+    from basketcli.render import fmt, new_table
+
+    started = time.perf_counter()
+    summary = synthesize(out, users, products, seed, force=force)
+    payload = {**asdict(summary), "seconds": round(time.perf_counter() - started, 2)}
+    if json_out:
+        emit_json(payload)
+        return
+    table = new_table(f"synthetic data: {summary.out}")
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for key, value in payload.items():
+        if key != "out":
+            table.add_row(key, fmt(value, 2))
+    console.print(table)
+    console.print(f"next: basket data info --data {summary.out}", highlight=False)

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from basketcli.cli.app import app
-from basketcli.cli.options import (
-    CatalogOpt,
-    DataOpt,
-    DeviceOpt,
-    ItemColOpt,
-    JsonOpt,
-    MaxMemoryOpt,
-    MinItemCountOpt,
-    OrderColOpt,
-    TimeColOpt,
-    TopItemsOpt,
-    UserColOpt,
-    data_spec,
-)
-from basketcli.cli.ui import cli_errors, console, emit_json, err_console, progress_bars
+from basketcli.cli.options import DeviceOpt, JsonOpt, data_options
+from basketcli.cli.ui import console, emit_json, err_console, progress_bars
+
+if TYPE_CHECKING:
+    from basketcli.data.source import DataSpec
 
 
-@app.command("embed")
+@data_options
 def embed_command(
     out: Annotated[Path, typer.Option("--out", help="EV file to write (.npz)")],
     dim: Annotated[int, typer.Option(
@@ -38,11 +27,7 @@ def embed_command(
     n_neighbors: Annotated[int, typer.Option(
         "--n-neighbors", min=1, help="how many neighbours to print")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="random seed")] = 0,
-    data: DataOpt = "sample", catalog: CatalogOpt = None, min_item_count: MinItemCountOpt = 1,
-    top_items: TopItemsOpt = None, user_col: UserColOpt = "user_id",
-    item_col: ItemColOpt = "product_id", order_col: OrderColOpt = None, time_col: TimeColOpt = None,
-    max_memory: MaxMemoryOpt = None,
-    device: DeviceOpt = "auto", json_out: JsonOpt = False,
+    device: DeviceOpt = "auto", json_out: JsonOpt = False, *, spec: DataSpec,
 ) -> None:
     """Learn a vector per product from the training baskets; use it with
     --set embeddings=FILE when training cnngru or attngru."""
@@ -50,16 +35,13 @@ def embed_command(
     from basketcli.protocol import FitContext
     from basketcli.render import fmt, new_table
 
-    with cli_errors():
-        spec = data_spec(data, catalog, min_item_count, top_items, user_col, item_col,
-                         order_col, time_col, max_memory)
-        settings = EmbedSettings(dim=dim, epochs=epochs, context=context, seed=seed)
-        with progress_bars(not json_out) as progress:
-            ctx = FitContext(progress=progress, device=device)
-            if not json_out:
-                ctx.log = lambda line: err_console.print(line, highlight=False)
-            result = embed(spec, out, settings, neighbors=neighbors, n_neighbors=n_neighbors,
-                           ctx=ctx)
+    settings = EmbedSettings(dim=dim, epochs=epochs, context=context, seed=seed)
+    with progress_bars(not json_out) as progress:
+        ctx = FitContext(progress=progress, device=device)
+        if not json_out:
+            ctx.log = lambda line: err_console.print(line, highlight=False)
+        result = embed(spec, out, settings, neighbors=neighbors, n_neighbors=n_neighbors,
+                       ctx=ctx)
     if json_out:
         emit_json(result.model_dump())
         return

@@ -7,38 +7,31 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from basketcli.cli.app import app
 from basketcli.cli.options import (
-    CatalogOpt,
     ConfigOpt,
-    DataOpt,
     DeviceOpt,
-    ItemColOpt,
+    ForceOpt,
     JsonOpt,
-    MaxMemoryOpt,
-    MinItemCountOpt,
-    OrderColOpt,
+    ModelOpt,
+    ResumeOpt,
     SetOpt,
-    TimeColOpt,
-    TopItemsOpt,
-    UserColOpt,
-    data_spec,
+    data_options,
     model_settings,
 )
-from basketcli.cli.ui import cli_errors, console, emit_json, progress_bars, warn
+from basketcli.cli.ui import console, emit_json, progress_bars, warn
 
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from basketcli.data.source import DataSpec
     from basketcli.grid import GridResult, HeatMap
 
 HEAT_COLOURS = ("red", "dark_orange", "yellow", "green_yellow", "green")
 
 
-@app.command("grid")
+@data_options
 def grid_command(
-    model: Annotated[str, typer.Option(
-        "--model", help="registered model name (see 'basket models')")],
+    model: ModelOpt,
     param: Annotated[list[str], typer.Option(
         "--param", help="hyperparameter and its values, e.g. pos_weight=1,5,10 (repeatable; "
         "each value is validated before anything runs)")],
@@ -55,16 +48,9 @@ def grid_command(
     out: Annotated[Path | None, typer.Option(
         "--out", help="folder for runs/, grid.csv, grid.json, heatmap.png "
         "(default: grids/MODEL)")] = None,
-    resume: Annotated[bool, typer.Option(
-        "--resume", help="continue a grid in --out: finished runs are not fitted again")] = False,
-    force: Annotated[bool, typer.Option(
-        "--force", help="refit every run of an existing --out")] = False,
-    data: DataOpt = "sample", catalog: CatalogOpt = None, min_item_count: MinItemCountOpt = 1,
-    top_items: TopItemsOpt = None, user_col: UserColOpt = "user_id",
-    item_col: ItemColOpt = "product_id", order_col: OrderColOpt = None, time_col: TimeColOpt = None,
-    max_memory: MaxMemoryOpt = None,
+    resume: ResumeOpt = False, force: ForceOpt = False,
     set_: SetOpt = None, config: ConfigOpt = None, device: DeviceOpt = "auto",
-    json_out: JsonOpt = False,
+    json_out: JsonOpt = False, *, spec: DataSpec,
 ) -> None:
     """Fit MODEL for every --param combination, score thresholds post hoc, test the best once.
 
@@ -72,24 +58,21 @@ def grid_command(
     """
     from basketcli import grid
 
-    with cli_errors():
-        params = grid.parse_params(param)
-        thresholds = grid.parse_thresholds(threshold)
-        sizings = grid.parse_sizings(sizing)
-        spec = data_spec(data, catalog, min_item_count, top_items, user_col, item_col,
-                         order_col, time_col, max_memory)
-        with progress_bars(not json_out) as progress:
-            result = grid.grid(
-                model, params, spec, out or Path("grids") / model,
-                fixed=model_settings(set_, config), thresholds=thresholds, sizings=sizings,
-                sort=sort, jobs=jobs, resume=resume, force=force, device=device,
-                progress=progress)
-        for note in result.notes:
-            warn(note)
-        if json_out:
-            emit_json(result.payload())
-            return
-        render_result(result)
+    params = grid.parse_params(param)
+    thresholds = grid.parse_thresholds(threshold)
+    sizings = grid.parse_sizings(sizing)
+    with progress_bars(not json_out) as progress:
+        result = grid.grid(
+            model, params, spec, out or Path("grids") / model,
+            fixed=model_settings(set_, config), thresholds=thresholds, sizings=sizings,
+            sort=sort, jobs=jobs, resume=resume, force=force, device=device,
+            progress=progress)
+    for note in result.notes:
+        warn(note)
+    if json_out:
+        emit_json(result.payload())
+        return
+    render_result(result)
 
 
 def render_result(result: GridResult) -> None:

@@ -18,9 +18,8 @@ from typing import Annotated
 
 import typer
 
-from basketcli.cli.app import app
 from basketcli.cli.options import JsonOpt
-from basketcli.cli.ui import cli_errors, console, emit_json
+from basketcli.cli.ui import console, emit_json
 from basketcli.errors import BasketError, ConfigError
 
 TEMPLATE_MODEL = "remix"
@@ -157,7 +156,6 @@ def create_plugin(name: str, directory: Path) -> tuple[Path, PluginNames, list[P
     return target, names, written
 
 
-@app.command("new-plugin")
 def new_plugin_command(
     name: Annotated[str, typer.Argument(help="model name: lowercase letters, digits, underscores")],
     directory: Annotated[Path, typer.Option(
@@ -165,8 +163,7 @@ def new_plugin_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Write a new model plugin package from the template; its tests pass as written."""
-    with cli_errors():
-        target, names, files = create_plugin(name, directory)
+    target, names, files = create_plugin(name, directory)
     if json_out:
         emit_json({"path": str(target), "files": [f.as_posix() for f in files],
                    **names.__dict__})

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from basketcli.cli.app import app
 from basketcli.cli.options import CatalogOpt, JsonOpt
-from basketcli.cli.ui import cli_errors, console, err_console, progress_bars, warn
+from basketcli.cli.ui import console, err_console, progress_bars, warn
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
 TRUNCATION_WARNINGS = 3  # then one summary line
 
 
-@app.command("predict")
 def predict_command(
     run: Annotated[Path, typer.Option("--run", help="run directory made by 'basket train'")],
     orders: Annotated[str, typer.Option(
@@ -63,30 +61,29 @@ def predict_command(
     )
     from basketcli.sizing import parse_sizing
 
-    with cli_errors():
-        rule = sizing_rule(top_k, threshold, parse_sizing(sizing) if sizing else None)
-        if output is not None and output.is_dir():
-            raise ConfigError(f"--output {output}: is a folder; give a file name")
-        customers = iter_customers(orders)
-        predictor = load_predictor(run, catalog=catalog, rule=rule, skip_unknown=skip_unknown,
-                                   warn=warn, device=device)
-        if err_console.is_terminal:  # a person is watching: say at once that the model is ready
-            err_console.print(
-                f"loaded {predictor.model.name} from {run} ({len(predictor.vocabulary)} "
-                f"products; basket: {predictor.rule.label()}); reading {orders}",
-                highlight=False, soft_wrap=True)
-        predictions = predictor.predict(customers)
-        with _long_lived_objects_frozen():
-            if output is not None:
-                with progress_bars(True) as progress, progress("customers", None) as task:
-                    count = write_json_file(_noting(_counted(predictions, task)), output)
-                err_console.print(f"wrote {count} customers to {output}", highlight=False)
-            elif json_out:
-                write_json(_noting(predictions), sys.stdout, flush=True)
-            else:
-                probabilistic = predictor.model.gives_probabilities
-                for prediction in predictions:
-                    console.print(customer_table(prediction, probabilistic))
+    rule = sizing_rule(top_k, threshold, parse_sizing(sizing) if sizing else None)
+    if output is not None and output.is_dir():
+        raise ConfigError(f"--output {output}: is a folder; give a file name")
+    customers = iter_customers(orders)
+    predictor = load_predictor(run, catalog=catalog, rule=rule, skip_unknown=skip_unknown,
+                               warn=warn, device=device)
+    if err_console.is_terminal:  # a person is watching: say at once that the model is ready
+        err_console.print(
+            f"loaded {predictor.model.name} from {run} ({len(predictor.vocabulary)} "
+            f"products; basket: {predictor.rule.label()}); reading {orders}",
+            highlight=False, soft_wrap=True)
+    predictions = predictor.predict(customers)
+    with _long_lived_objects_frozen():
+        if output is not None:
+            with progress_bars(True) as progress, progress("customers", None) as task:
+                count = write_json_file(_noting(_counted(predictions, task)), output)
+            err_console.print(f"wrote {count} customers to {output}", highlight=False)
+        elif json_out:
+            write_json(_noting(predictions), sys.stdout, flush=True)
+        else:
+            probabilistic = predictor.model.gives_probabilities
+            for prediction in predictions:
+                console.print(customer_table(prediction, probabilistic))
 
 
 @contextlib.contextmanager

@@ -5,53 +5,42 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from basketcli.cli.app import app
 from basketcli.cli.options import (
-    CatalogOpt,
     ConfigOpt,
-    DataOpt,
     DeviceOpt,
-    ItemColOpt,
+    ForceOpt,
     JsonOpt,
-    MaxMemoryOpt,
-    MinItemCountOpt,
-    OrderColOpt,
+    ModelOpt,
+    ResumeOpt,
     SetOpt,
-    TimeColOpt,
-    TopItemsOpt,
-    UserColOpt,
-    data_spec,
+    data_options,
     model_settings,
 )
 from basketcli.cli.ui import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
-    cli_errors,
     console,
     emit_json,
     err_console,
     progress_bars,
 )
 
+if TYPE_CHECKING:
+    from basketcli.data.source import DataSpec
 
-@app.command("train")
+
+@data_options
 def train_command(
-    model: Annotated[str, typer.Option(
-        "--model", help="registered model name (see 'basket models')")],
+    model: ModelOpt,
     out: Annotated[Path | None, typer.Option(
         "--out", help="run directory to write (default: runs/MODEL)")] = None,
-    data: DataOpt = "sample", catalog: CatalogOpt = None, min_item_count: MinItemCountOpt = 1,
-    top_items: TopItemsOpt = None, user_col: UserColOpt = "user_id",
-    item_col: ItemColOpt = "product_id", order_col: OrderColOpt = None, time_col: TimeColOpt = None,
-    max_memory: MaxMemoryOpt = None,
     set_: SetOpt = None, config: ConfigOpt = None, device: DeviceOpt = "auto",
-    force: Annotated[bool, typer.Option("--force", help="replace a run already in --out")] = False,
-    resume: Annotated[bool, typer.Option(
-        "--resume", help="continue the interrupted run in --out from its last checkpoint")] = False,
+    force: ForceOpt = False,
+    resume: ResumeOpt = False,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1, help="CPU threads for torch models (default: every core; with "
         "small batches on a busy machine 1 is often fastest)")] = None,
@@ -61,7 +50,7 @@ def train_command(
     dask_scheduler: Annotated[str | None, typer.Option(
         "--dask-scheduler", metavar="ADDRESS", help="train xgboost on the Dask cluster whose "
         "scheduler is at ADDRESS (e.g. tcp://host:8786); needs basket's 'dask' extra")] = None,
-    json_out: JsonOpt = False,
+    json_out: JsonOpt = False, *, spec: DataSpec,
 ) -> None:
     """Fit a model on the training part, report validation metrics, save RUN_DIR.
 
@@ -75,20 +64,17 @@ def train_command(
 
     out = out or Path("runs") / model
     follower = distributed and launch_rank() != 0  # only rank 0 prints
-    with cli_errors(), _rank_errors(follower):
+    with _rank_errors(follower):
         settings = model_settings(set_, config)
-        spec = data_spec(data, catalog, min_item_count, top_items, user_col, item_col,
-                         order_col, time_col, max_memory)
         shows = not json_out and not follower
-        log = (lambda line: err_console.print(line, highlight=False)) if shows else None
         try:
             with progress_bars(shows) as progress:
                 ctx = FitContext(progress=progress, device=device, distributed=distributed,
                                  dask_scheduler=dask_scheduler)
                 if threads is not None:
                     ctx.n_threads = threads
-                if log is not None:
-                    ctx.log = log
+                if shows:
+                    ctx.log = lambda line: err_console.print(line, highlight=False)
                 result = workflows.train(model, spec, settings, out, force=force, resume=resume,
                                          ctx=ctx)
         except KeyboardInterrupt:

@@ -20,17 +20,6 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
-@contextlib.contextmanager
-def cli_errors() -> Iterator[None]:
-    """Known failures -> one line on stderr and exit code 2; Ctrl-C -> exit code 130."""
-    try:
-        yield
-    except (BasketError, KeyboardInterrupt) as exc:
-        import typer  # here, not at the top: the fast start path prints without Typer
-
-        raise typer.Exit(report_error(exc)) from None
-
-
 def report_error(exc: BaseException) -> int | None:
     """Print a known failure (BasketError: one line; Ctrl-C); its exit code, None if unknown.
 
