@@ -36,15 +36,16 @@ from basketcli.render import new_table
 HEAVY = ("torch", "xgboost", "pandas", "numpy", "scipy", "pydantic")
 PROBE = (
     "import sys\n"
+    f"HEAVY = {HEAVY!r}\n"
     "from basketcli.cli import main\n"
     "try:\n"
     "    main()\n"
     "except SystemExit:\n"
     "    pass\n"
-    "found = sorted({m.partition('.')[0] for m in sys.modules} & set(%r))\n"
+    "found = sorted({m.partition('.')[0] for m in sys.modules} & set(HEAVY))\n"
     "found += sorted({m for m in sys.modules if m.startswith('plugins.')})\n"
     "sys.stderr.write('HEAVY=' + ','.join(found))\n"
-) % (HEAVY,)
+)
 TORCH = 'python -c "import torch"'
 
 
