@@ -1,16 +1,20 @@
-"""Model settings from --set key=value, config files and grid --param values."""
+"""Model settings from --set key=value, config files and grid specifications."""
 
 from __future__ import annotations
 
 import difflib
 import json
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from basketcli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from basketcli.sizing import SizingRule
 
 
 def parse_value(raw: str) -> Any:
@@ -90,3 +94,65 @@ def describe_params(config_cls: type[BaseModel]) -> list[dict[str, str]]:
             "description": info.description or "",
         })
     return rows
+
+
+# --- grid specifications (basket grid --param / --threshold / --sizing) -----------------------
+def split_values(text: str) -> list[str]:
+    """Split 'a,b,[1,2]' on the commas outside brackets."""
+    parts, depth, current = [], 0, []
+    for char in text:
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts]
+
+
+def parse_params(options: Sequence[str]) -> dict[str, list[Any]]:
+    """['pos_weight=1,5', 'lr=1e-3'] -> {'pos_weight': ['1', '5'], 'lr': ['1e-3']}."""
+    params: dict[str, list[Any]] = {}
+    for option in options:
+        key, sep, raw = option.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--param {option!r}: expected key=value[,value...]")
+        if key in params:
+            raise ConfigError(f"--param {key}: given twice; list all its values in one --param")
+        values = split_values(raw)
+        if any(v == "" for v in values):
+            raise ConfigError(f"--param {option!r}: empty value in the list")
+        try:
+            params[key] = [parse_value(v) for v in values]
+        except ConfigError as exc:
+            raise ConfigError(f"--param {key}: {exc.message}") from None
+    return params
+
+
+def parse_thresholds(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    values = []
+    for part in split_values(text):
+        try:
+            value = float(part)
+        except ValueError:
+            raise ConfigError(f"--threshold {part!r}: not a number") from None
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"--threshold {part}: a probability threshold lies in [0, 1]")
+        values.append(value)
+    return list(dict.fromkeys(values))
+
+
+def parse_sizings(texts: Sequence[str] | None) -> list[SizingRule] | None:
+    from basketcli.sizing import parse_sizing
+
+    if not texts:
+        return None
+    rules = [parse_sizing(part) for text in texts for part in split_values(text) if part]
+    return list(dict.fromkeys(rules)) or None

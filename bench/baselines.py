@@ -97,7 +97,7 @@ def run_worker(name: str, source: str, metrics: bool, sets: dict[str, dict[str, 
     from basketcli.data.source import DataSpec
     from basketcli.evaluation import evaluate_model
     from basketcli.protocol import FitContext
-    from basketcli.workflows import create_model, prepare
+    from basketcli.runs import create_model, prepare
 
     started = time.perf_counter()
     _, split = prepare(DataSpec(source=source))

@@ -89,7 +89,7 @@ def write_customers(path: Path, n: int, catalog: Path | None = None) -> Path:
     ``catalog`` when given)."""
     from basketcli.data.catalog import read_catalog
     from basketcli.data.source import DataSpec
-    from basketcli.workflows import prepare
+    from basketcli.runs import prepare
 
     _, split = prepare(DataSpec())
     history = split.test.history
@@ -107,15 +107,16 @@ def measure(
     name: str, run: str | None, settings: dict[str, str], tmp: Path, orders: Path, repeat: int,
     rounds: int = 1, catalog: Path | None = None,
 ) -> list[str]:
-    from basketcli import registry, workflows
+    from basketcli import registry
     from basketcli.data.source import DataSpec
     from basketcli.errors import BasketError
-    from basketcli.predict import (
+    from basketcli.workflows.predict import (
         CustomerOrders,
         iter_customers,
         load_predictor,
         write_json,
     )
+    from basketcli.workflows.train import train
 
     try:
         registry.get_model_class(name)
@@ -123,7 +124,7 @@ def measure(
         if run is None:
             started = time.perf_counter()
             run = str(tmp / name)
-            workflows.train(name, DataSpec(), settings, Path(run))
+            train(name, DataSpec(), settings, Path(run))
             note = f"trained on the sample in {time.perf_counter() - started:.0f} s"
             if settings:
                 note += " with " + ", ".join(f"{k}={v}" for k, v in settings.items())

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _sizes import SIZES, data_source, default_data_dir  # noqa: E402
 
-from basketcli import workflows  # noqa: E402
+from basketcli import runs  # noqa: E402
 from basketcli.data.source import DataSpec  # noqa: E402
 from basketcli.engine.batches import example_runs, sliding_examples  # noqa: E402
 from basketcli.evaluation import evaluate_model  # noqa: E402
@@ -120,7 +120,7 @@ def main() -> None:
         relaunch_under_torchrun(args.ranks, args.threads)
 
     source = data_source(args.size, args.users, args.data_dir or default_data_dir())
-    dataset, split = workflows.prepare(DataSpec(source=source))
+    dataset, split = runs.prepare(DataSpec(source=source))
     n_examples = len(sliding_examples(split.train)[1])
     timed_examples = args.examples or (FULL_SIZE_EXAMPLES if args.size == "full" else None)
     partial = bool(timed_examples) and timed_examples < n_examples
@@ -161,7 +161,7 @@ def time_model(name: str, args: argparse.Namespace, ctx: FitContext, split, n_ex
     settings["epochs"] = "1"
     if args.no_repeat_signal:
         settings["repeat_signal"] = "false"
-    model = workflows.create_model(name, settings)
+    model = runs.create_model(name, settings)
     cfg = model.config
     steps = optimiser_steps(split.train, cfg, args.ranks)
     clock = StepClock(math.ceil(steps * timed_examples / n_examples) if partial else steps)

@@ -98,19 +98,19 @@ def main() -> None:
                         help="xgboost setting (repeatable)")
     args = parser.parse_args()
 
-    from basketcli import workflows
+    from basketcli import runs
     from basketcli.cli.options import data_spec
     from basketcli.protocol import FitContext
     from basketcli.render import new_table
     from basketcli.settings import parse_assignments
 
     spec = data_spec(args.data, args.catalog, 1, None)
-    dataset, split = workflows.prepare(spec)
+    dataset, split = runs.prepare(spec)
     settings = {"n_threads": args.threads, **parse_assignments(args.sets)}
     rss_before = rss_bytes()
     walls, cpus, peaks, report = [], [], [], None
     for _ in range(args.repeat):
-        model = workflows.create_model("xgboost", settings)
+        model = runs.create_model("xgboost", settings)
         ctx = FitContext(catalog=dataset.catalog, n_threads=args.threads)
         if args.log_every:
             ctx.progress = RoundLog(args.log_every)

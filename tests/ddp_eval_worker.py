@@ -25,7 +25,7 @@ def main() -> None:
     from basketcli.data.source import DataSpec
     from basketcli.evaluation import evaluate_model
     from basketcli.protocol import FitContext
-    from basketcli.workflows import create_model, prepare
+    from basketcli.runs import create_model, prepare
 
     dist.init_process_group("gloo")
     rank = dist.get_rank()

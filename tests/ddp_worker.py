@@ -32,8 +32,8 @@ def digest(module) -> str:
 def main() -> None:
     out_dir, plan = Path(sys.argv[1]), json.loads(sys.argv[2])
     import basketcli.engine.trainer as trainer
-    from basketcli import workflows
     from basketcli.cli import app
+    from basketcli.workflows import train as workflows
 
     fitted = []
     real_fit, real_line = workflows.fit_model, trainer._epoch_line

@@ -8,7 +8,7 @@ from basketcli.data.source import DataSpec
 from basketcli.data.split import leave_last_out
 from basketcli.evaluation import evaluate_model
 from basketcli.protocol import FitContext
-from basketcli.workflows import prepare
+from basketcli.runs import prepare
 from plugins.tifuknn import TifuKNN, TifuKNNConfig, order_weights
 from plugins.topfreq import GPTopFreq, GTopFreq, PTopFreq
 

@@ -26,7 +26,7 @@ from basketcli.artifacts import read_run_info
 from basketcli.data.source import DataSpec
 from basketcli.evaluation import evaluate_model, rank_share
 from basketcli.protocol import FitContext
-from basketcli.workflows import create_model, prepare
+from basketcli.runs import create_model, prepare
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 EVAL_WORKER = Path(__file__).with_name("ddp_eval_worker.py")

@@ -8,7 +8,7 @@ import pytest
 from basketcli.artifacts import read_run_info
 from basketcli.data.source import DataSpec
 from basketcli.evaluation import Variant, evaluate_model
-from basketcli.workflows import load_run, prepare
+from basketcli.runs import load_run, prepare
 from plugins.tifuknn import TifuKNN
 from plugins.topfreq import GPTopFreq
 

@@ -15,13 +15,9 @@ from basketcli import registry
 from basketcli.data.basket_data import BasketData, _offsets, from_baskets
 from basketcli.data.catalog import read_catalog
 from basketcli.errors import BasketError
-from basketcli.predict import (
-    CustomerOrders,
-    check_orders,
-    load_predictor,
-    read_customers,
-)
 from basketcli.sizing import SizingRule
+from basketcli.workflows.predict import CustomerOrders, load_predictor, read_customers
+from basketcli.workflows.predict.inputs import check_orders
 from plugins.topfreq import PTopFreq
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -424,7 +420,7 @@ def test_predictions_name_the_products_and_what_was_bought_before(sample_runs):
 
 
 def test_batches_grow_to_the_batch_size(sample_runs):
-    from basketcli import predict as predict_module
+    from basketcli.workflows.predict import predictor as predict_module
 
     predictor = load_predictor(sample_runs / "ptopfreq")
     assert predict_module.MIN_BATCH <= predictor.batch_size <= predict_module.MAX_BATCH
@@ -444,7 +440,7 @@ def test_batches_grow_to_the_batch_size(sample_runs):
 def test_json_output_streams_complete_lines():
     import io
 
-    from basketcli.predict import write_json
+    from basketcli.workflows.predict import write_json
 
     class Answer:
         def __init__(self, n):

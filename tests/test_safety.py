@@ -6,7 +6,7 @@ import pickle
 import pytest
 
 from basketcli.errors import BasketError
-from basketcli.workflows import load_run
+from basketcli.runs import load_run
 
 
 class _Exploit:

@@ -199,7 +199,7 @@ def test_sigkill_during_training_then_resume(invoke, tiny_csv, tmp_path):
 def test_a_saved_torch_run_scores_on_the_device_asked_for(invoke, tiny_csv, tmp_path):
     import torch
 
-    from basketcli.workflows import load_run
+    from basketcli.runs import load_run
 
     run = tmp_path / "run"
     r = invoke("train", "--model", "cnngru", "--data", tiny_csv, *fast_sets("cnngru"),

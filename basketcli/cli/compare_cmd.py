@@ -24,11 +24,12 @@ def compare_command(
     json_out: JsonOpt = False, *, spec: DataSpec,
 ) -> None:
     """Fit and evaluate several models on one split; print one table (best values highlighted)."""
-    from basketcli import registry, workflows
+    from basketcli import registry
     from basketcli.errors import ConfigError
     from basketcli.protocol import FitContext
     from basketcli.render import compare_table
     from basketcli.sizing import parse_sizing
+    from basketcli.workflows.evaluate import compare
 
     if models is None:
         targets = [name for name in registry.list_models() if _available(name)]
@@ -38,7 +39,7 @@ def compare_command(
             raise ConfigError("--models: give at least one model name")
     rule = parse_sizing(sizing) if sizing else None
     with progress_bars(not json_out) as progress:
-        result = workflows.compare(
+        result = compare(
             targets, spec, reference=not no_reference, threshold=threshold, sizing=rule,
             ctx=FitContext(progress=progress, device=device))
     if json_out:

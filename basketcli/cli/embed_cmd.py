@@ -31,9 +31,10 @@ def embed_command(
 ) -> None:
     """Learn a vector per product from the training baskets; use it with
     --set embeddings=FILE when training cnngru or attngru."""
-    from basketcli.embedding import EmbedSettings, embed
+    from basketcli.embedding import EmbedSettings
     from basketcli.protocol import FitContext
     from basketcli.render import fmt, new_table
+    from basketcli.workflows.embed import embed
 
     settings = EmbedSettings(dim=dim, epochs=epochs, context=context, seed=seed)
     with progress_bars(not json_out) as progress:

@@ -38,11 +38,11 @@ def evaluate_command(
     json_out: JsonOpt = False, *, spec: DataSpec,
 ) -> None:
     """Print a model's metrics on the test targets (fit now with --model, or a saved RUN_DIR)."""
-    from basketcli import workflows
     from basketcli.errors import ConfigError
     from basketcli.protocol import FitContext
     from basketcli.render import compare_table, new_table
     from basketcli.sizing import parse_sizing
+    from basketcli.workflows.evaluate import evaluate
 
     if (run_dir is None) == (model is None):
         raise ConfigError("give either a RUN_DIR or --model NAME")
@@ -53,10 +53,10 @@ def evaluate_command(
             # A saved run is scored on the data it was trained on unless data options say
             # otherwise (--max-memory is no data option: it is not part of a spec's dump).
             given = spec if spec.model_dump() != data_spec().model_dump() else None
-            result, fitted = workflows.evaluate(str(run_dir), given, threshold=threshold,
+            result, fitted = evaluate(str(run_dir), given, threshold=threshold,
                                                 sizing=rule, ctx=ctx, from_run=True)
         else:
-            result, fitted = workflows.evaluate(
+            result, fitted = evaluate(
                 model, spec, model_settings(set_, config), threshold=threshold, sizing=rule,
                 ctx=ctx)
     top_features = None

@@ -17,7 +17,7 @@ from basketcli.cli.ui import console, err_console, progress_bars, warn
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from basketcli.predict import CustomerPrediction
+    from basketcli.workflows.predict import CustomerPrediction
 
 TRUNCATION_WARNINGS = 3  # then one summary line
 
@@ -52,14 +52,14 @@ def predict_command(
     is renamed into place only when every customer is done, so it is never half-written.
     """
     from basketcli.errors import ConfigError
-    from basketcli.predict import (
+    from basketcli.sizing import parse_sizing
+    from basketcli.workflows.predict import (
         iter_customers,
         load_predictor,
         sizing_rule,
         write_json,
         write_json_file,
     )
-    from basketcli.sizing import parse_sizing
 
     rule = sizing_rule(top_k, threshold, parse_sizing(sizing) if sizing else None)
     if output is not None and output.is_dir():

@@ -57,10 +57,10 @@ def train_command(
     Torch models checkpoint after every epoch: Ctrl-C keeps the best weights so far and
     --resume continues from the last checkpoint.
     """
-    from basketcli import workflows
     from basketcli.engine.distributed import launch_rank
     from basketcli.protocol import FitContext
     from basketcli.render import metrics_table
+    from basketcli.workflows.train import train
 
     out = out or Path("runs") / model
     follower = distributed and launch_rank() != 0  # only rank 0 prints
@@ -75,7 +75,7 @@ def train_command(
                     ctx.n_threads = threads
                 if shows:
                     ctx.log = lambda line: err_console.print(line, highlight=False)
-                result = workflows.train(model, spec, settings, out, force=force, resume=resume,
+                result = train(model, spec, settings, out, force=force, resume=resume,
                                          ctx=ctx)
         except KeyboardInterrupt:
             if follower:

@@ -10,15 +10,13 @@ on the validation metric; only that setting is then evaluated, once, on the test
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import itertools
 import json
 import os
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,6 @@ from pydantic import BaseModel
 from basketcli import registry
 from basketcli.artifacts import (
     RUN_FILE,
-    SCHEMA_VERSION,
-    RunInfo,
-    atomic_path,
     atomic_write_json,
     atomic_write_text,
     now_iso,
@@ -44,76 +39,24 @@ from basketcli.data.split import Split
 from basketcli.errors import ArtifactError, ConfigError
 from basketcli.evaluation import DEFAULT_THRESHOLD, Variant, evaluate_model
 from basketcli.metrics import METRIC_KEYS
-from basketcli.protocol import FitContext, ProgressFactory, silent_progress
-from basketcli.settings import build_config, parse_value
-from basketcli.sizing import SizingRule, parse_sizing
+from basketcli.protocol import BasketModel, FitContext, ProgressFactory, silent_progress
+from basketcli.render import GRID_KEYS, format_value, rows_csv, write_heatmap_png
+from basketcli.runs import (
+    check_device_name,
+    create_model,
+    fit_model,
+    load_run,
+    new_run_info,
+    prepare,
+)
+from basketcli.settings import build_config
+from basketcli.sizing import SizingRule
 
-TABLE_KEYS = ("f1_micro", "precision@10", "recall@10", "ndcg@10")
 RUNS_DIR = "runs"
 MANIFEST_FILE = "grid-spec.json"
 GRID_JSON = "grid.json"
 GRID_CSV = "grid.csv"
 HEATMAP_PNG = "heatmap.png"
-
-
-# --- parsing and validation (before anything runs) ---------------------------------------------
-def split_values(text: str) -> list[str]:
-    """Split 'a,b,[1,2]' on the commas outside brackets."""
-    parts, depth, current = [], 0, []
-    for char in text:
-        if char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth = max(0, depth - 1)
-        if char == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return [p.strip() for p in parts]
-
-
-def parse_params(options: Sequence[str]) -> dict[str, list[Any]]:
-    """['pos_weight=1,5', 'lr=1e-3'] -> {'pos_weight': ['1', '5'], 'lr': ['1e-3']}."""
-    params: dict[str, list[Any]] = {}
-    for option in options:
-        key, sep, raw = option.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--param {option!r}: expected key=value[,value...]")
-        if key in params:
-            raise ConfigError(f"--param {key}: given twice; list all its values in one --param")
-        values = split_values(raw)
-        if any(v == "" for v in values):
-            raise ConfigError(f"--param {option!r}: empty value in the list")
-        try:
-            params[key] = [parse_value(v) for v in values]
-        except ConfigError as exc:
-            raise ConfigError(f"--param {key}: {exc.message}") from None
-    return params
-
-
-def parse_thresholds(text: str | None) -> list[float] | None:
-    if text is None:
-        return None
-    values = []
-    for part in split_values(text):
-        try:
-            value = float(part)
-        except ValueError:
-            raise ConfigError(f"--threshold {part!r}: not a number") from None
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"--threshold {part}: a probability threshold lies in [0, 1]")
-        values.append(value)
-    return list(dict.fromkeys(values))
-
-
-def parse_sizings(texts: Sequence[str] | None) -> list[SizingRule] | None:
-    if not texts:
-        return None
-    rules = [parse_sizing(part) for text in texts for part in split_values(text) if part]
-    return list(dict.fromkeys(rules)) or None
 
 
 @dataclass(frozen=True)
@@ -240,42 +183,28 @@ class RunRecord:
 
 
 def run_one(
-    model: str, model_cls: type, run: PlannedRun, dataset: Dataset, split: Split,
+    model: str, fitted: BasketModel, run: PlannedRun, dataset: Dataset, split: Split,
     variants: list[Variant], run_dir: Path, n_threads: int, device: str,
     progress: ProgressFactory = silent_progress,
 ) -> RunRecord:
-    """Fit one combination, score every variant on the validation targets, save the run."""
-    from basketcli.workflows import fit_model
-
+    """Fit one combination (``fitted``, made from its settings by the caller), score every
+    variant on the validation targets, save the run."""
     seed = int(run.config.get("seed", 0))
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    fitted = model_cls(model_cls.Config.model_validate(run.config))
     ctx = FitContext(progress=progress, device=device, n_threads=n_threads)
     report, fit_seconds = fit_model(fitted, dataset, split, ctx)
     evaluations = evaluate_model(fitted, split.valid, variants)
     metrics = {variant_label(e.variant): e.metrics for e in evaluations}
-    info = _run_info(model, run, dataset, metrics, report, fit_seconds)
+    # basket.json of a grid run: what `basket train` writes, plus the grid's own record.
+    default = metrics.get(variant_label(Variant())) or next(iter(metrics.values()))
+    info = new_run_info(
+        model, run.config, dataset, complete=True, metrics={"validation": default},
+        timings={"fit_seconds": fit_seconds}, created=now_iso(), finished=now_iso(),
+        status="complete", fit=report.info, history=report.history,
+        grid={"key": run.key, "params": run.params, "variants": metrics})
     write_run(run_dir, info, fitted.save, force=True)
     return RunRecord(run, metrics, fitted=True)
-
-
-def _run_info(model, run, dataset, metrics, report, fit_seconds) -> RunInfo:
-    """basket.json of a grid run: what `basket train` writes, plus the grid's own record."""
-    entry = registry.get_entry(model)
-    default = metrics.get(variant_label(Variant())) or next(iter(metrics.values()))
-    return RunInfo(
-        schema_version=SCHEMA_VERSION, complete=True, model=model,
-        plugin_distribution=entry.distribution, plugin_version=entry.version,
-        config=run.config, data=dataset.spec.model_dump(mode="json"),
-        data_fingerprint=dataset.fingerprint, vocabulary=dataset.data.item_ids.tolist(),
-        catalog_names=(
-            dataset.catalog.names_of(dataset.data.item_ids) if dataset.catalog else None
-        ),
-        metrics={"validation": default}, timings={"fit_seconds": fit_seconds},
-        created=now_iso(), finished=now_iso(), status="complete", fit=report.info,
-        history=report.history, grid={"key": run.key, "params": run.params, "variants": metrics},
-    )
 
 
 def recorded_run(run_dir: Path, run: PlannedRun) -> dict[str, dict[str, float]] | None:
@@ -298,8 +227,6 @@ def rescore_run(
     known: dict[str, dict[str, float]], device: str,
 ) -> RunRecord:
     """Score new post-hoc variants on a saved model (no retraining) and record them."""
-    from basketcli.workflows import load_run
-
     model, info = load_run(run_dir, device)
     missing = [v for v in variants if variant_label(v) not in known]
     metrics = dict(known)
@@ -352,14 +279,12 @@ def grid(
     progress: ProgressFactory = silent_progress, heatmap_png: bool = True,
 ) -> GridResult:
     """Fit every combination (skipping recorded runs), pick the best on validation, test it."""
-    from basketcli.workflows import _check_device_name, load_run, prepare
-
     fixed = fixed or {}
     if sort not in METRIC_KEYS:
         raise ConfigError(f"--sort {sort!r}: not a metric; choose one of {', '.join(METRIC_KEYS)}")
     if not params:
         raise ConfigError("give at least one --param key=value[,value...]")
-    _check_device_name(device)
+    check_device_name(device)
     plan_runs(model, params, fixed)  # every value validated before data is even read
     variants, notes = plan_variants(model, thresholds, sizings)
     out = Path(out)
@@ -385,15 +310,15 @@ def grid(
             records[run.key] = rescore_run(runs_dir / run.name, run, split, variants, known,
                                            device)
 
-    model_cls = registry.get_model_class(model)
     n_jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     with progress(f"grid {model}", len(todo)) as task:
-        for record in _execute(model, model_cls, todo, dataset, split, variants, runs_dir,
-                               n_jobs, device, progress):
+        for record in _execute(model, todo, dataset, split, variants, runs_dir, n_jobs, device,
+                               progress):
             records[record.run.key] = record
             task.advance(1)
 
-    rows = _rows(runs, records, variants, model_cls.gives_probabilities, sizings is not None)
+    probabilistic = registry.get_model_class(model).gives_probabilities
+    rows = _rows(runs, records, variants, probabilistic, sizings is not None)
     rows.sort(key=lambda r: -r[sort])
     best = rows[0]
     best_model, _ = load_run(runs_dir / best["run"], device)
@@ -418,7 +343,7 @@ def grid(
 
 
 def _execute(
-    model: str, model_cls: type, todo: list[PlannedRun], dataset: Dataset, split: Split,
+    model: str, todo: list[PlannedRun], dataset: Dataset, split: Split,
     variants: list[Variant], runs_dir: Path, n_jobs: int, device: str,
     progress: ProgressFactory,
 ) -> Iterator[RunRecord]:
@@ -426,7 +351,7 @@ def _execute(
     if n_jobs == 1:
         threads = max(1, os.cpu_count() or 1)
         for run in todo:
-            yield run_one(model, model_cls, run, dataset, split, variants,
+            yield run_one(model, create_model(model, run.config), run, dataset, split, variants,
                           runs_dir / run.name, threads, device, progress)
         return
     from joblib import Parallel, delayed
@@ -435,7 +360,7 @@ def _execute(
     # Large arrays of the data set reach the worker processes as read-only memory maps.
     parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
     yield from parallel(
-        delayed(run_one)(model, model_cls, run, dataset, split, variants,
+        delayed(run_one)(model, create_model(model, run.config), run, dataset, split, variants,
                          runs_dir / run.name, threads, device)
         for run in todo
     )
@@ -462,7 +387,7 @@ def _rows(
 
 def _ordered(metrics: dict[str, float]) -> dict[str, float]:
     """The table's metrics first, then the others in their usual order."""
-    keys = [*TABLE_KEYS, *(k for k in METRIC_KEYS if k not in TABLE_KEYS)]
+    keys = [*GRID_KEYS, *(k for k in METRIC_KEYS if k not in GRID_KEYS)]
     return {k: metrics[k] for k in keys if k in metrics}
 
 
@@ -470,15 +395,6 @@ def _sizing_of(row: dict[str, Any], sizings: list[SizingRule] | None) -> SizingR
     if not sizings:
         return None
     return next((s for s in sizings if s.label() == row.get("sizing")), None)
-
-
-# --- outputs -----------------------------------------------------------------------------------
-def rows_csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def heatmap_of(rows: list[dict[str, Any]], labels: list[str], metric: str) -> HeatMap | None:
@@ -506,39 +422,3 @@ def heatmap_of(rows: list[dict[str, Any]], labels: list[str], metric: str) -> He
         row_labels=[format_value(v) for v in row_values],
         col_labels=[format_value(v) for v in col_values], values=values,
     )
-
-
-def format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def write_heatmap_png(heatmap: HeatMap, path: Path) -> Path | None:
-    """Draw the heat map with matplotlib if it is installed (an optional extra); else None."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-    values = np.array([[np.nan if v is None else v for v in row] for row in heatmap.values])
-    figure = Figure(figsize=(1.2 + 0.9 * len(heatmap.col_labels),
-                             1.2 + 0.6 * len(heatmap.row_labels)))
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    image = axes.imshow(values, cmap="viridis", aspect="auto")
-    axes.set_xticks(range(len(heatmap.col_labels)), heatmap.col_labels)
-    axes.set_yticks(range(len(heatmap.row_labels)), heatmap.row_labels)
-    axes.set_xlabel(heatmap.col_name)
-    axes.set_ylabel(heatmap.row_name)
-    axes.set_title(f"{heatmap.metric} (validation)")
-    middle = np.nanmean(values) if np.isfinite(values).any() else 0.0
-    for (i, j), value in np.ndenumerate(values):
-        if np.isfinite(value):
-            axes.text(j, i, f"{value:.3f}", ha="center", va="center",
-                      color="black" if value > middle else "white", fontsize=8)
-    figure.colorbar(image, ax=axes)
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
-    return path
