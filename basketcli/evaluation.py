@@ -15,7 +15,7 @@ import numpy as np
 
 from basketcli.data.basket_data import BasketData
 from basketcli.data.split import EvalSet
-from basketcli.engine import distributed
+from basketcli.engine import ranks
 from basketcli.errors import ConfigError, PluginLoadError
 from basketcli.metrics import K_VALUES, MetricAccumulator, ranking_metrics, set_f1, top_k
 from basketcli.protocol import BasketModel, ProgressFactory, silent_progress
@@ -91,10 +91,10 @@ def evaluate_model(
                 f"model {model.name} ranks but gives no probabilities: use --sizing top-k"
             )
     started = time.perf_counter()
-    if across_ranks and distributed.active():
-        ranks = distributed.Ranks(enabled=True)
-        share = rank_share(eval_set.n_users, batch_size, ranks.rank, ranks.size)
-        tallies = distributed.gather_from_all(
+    if across_ranks and ranks.active():
+        group = ranks.Ranks(enabled=True)
+        share = rank_share(eval_set.n_users, batch_size, group.rank, group.size)
+        tallies = ranks.gather_from_all(
             lambda: _tally(model, eval_set, variants, rules, batch_size, progress, share))
         tally = tallies[0]
         for other in tallies[1:]:

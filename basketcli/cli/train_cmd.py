@@ -95,7 +95,8 @@ def train_command(
 def _rank_errors(follower: bool) -> Iterator[None]:
     """On ranks other than 0: an error rank 0 reports ends the rank quietly (exit 2); the rank's
     own errors name it."""
-    from basketcli.engine.distributed import ReportedOnMain, launch_rank
+    from basketcli.engine.distributed import launch_rank
+    from basketcli.engine.ranks import ReportedOnMain
     from basketcli.errors import BasketError
 
     try:

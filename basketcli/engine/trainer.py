@@ -31,7 +31,7 @@ from basketcli.engine.checkpoints import (
     load_torch,
     save_torch,
 )
-from basketcli.engine.distributed import Ranks, from_main
+from basketcli.engine.ranks import Ranks, from_main
 from basketcli.engine.row_adam import RowAdam
 from basketcli.errors import ArtifactError, ConfigError
 from basketcli.protocol import FitContext
@@ -256,7 +256,7 @@ class Trainer:
     then overlaps the previous step's torch work. With ``ctx.work_dir`` set, every epoch ends
     with an atomic checkpoint there, and ``ctx.resume`` continues from it. With
     ``ctx.distributed`` the ranks of a process group train together
-    (``basketcli.engine.distributed``): rank 0 alone validates, or with
+    (``basketcli.engine.ranks``): rank 0 alone validates, or with
     ``validate_on_every_rank`` every rank calls ``validate()``, which must then return the
     same metrics on all of them (``evaluate_model(..., across_ranks=True)`` splits the
     customers between the ranks and does).
@@ -278,7 +278,7 @@ class Trainer:
         validate_on_every_rank: bool = False,
     ) -> TrainOutcome:
         self.validate_on_every_rank = validate_on_every_rank
-        with self.ranks.synchronised(self.module, self.device):
+        with self.ranks.synchronised(self.module, self.device, sparse_parameters(self.module)):
             return self._fit(n_examples, batch_loss, validate, prepare)
 
     def _fit(self, n_examples, batch_loss, validate, prepare) -> TrainOutcome:

@@ -18,9 +18,10 @@ from basketcli.artifacts import (
 )
 from basketcli.data.prepare import Dataset
 from basketcli.data.source import DataSpec
-from basketcli.engine import distributed
+from basketcli.engine import ranks
 from basketcli.engine.checkpoints import remove_checkpoints
 from basketcli.engine.curves import write_curves
+from basketcli.engine.distributed import process_group
 from basketcli.errors import ArtifactError, BasketError, ConfigError
 from basketcli.evaluation import evaluate_model
 from basketcli.protocol import FitContext
@@ -53,15 +54,15 @@ def train(
     ctx = ctx or FitContext()
     check_device_name(ctx.device)
     if ctx.distributed:
-        with distributed.process_group(ctx) as rank_ctx:
+        with process_group(ctx) as rank_ctx:
             return _train(name, spec, settings, out, force, resume, rank_ctx)
     return _train(name, spec, settings, out, force, resume, ctx)
 
 
 def _train(name: str, spec: DataSpec, settings: dict[str, Any], out: Path, force: bool,
            resume: bool, ctx: FitContext) -> TrainResult:
-    main = distributed.is_main()
-    previous = distributed.from_main(lambda: check_run_target(out, force=force, resume=resume))
+    main = ranks.is_main()
+    previous = ranks.from_main(lambda: check_run_target(out, force=force, resume=resume))
     if previous is not None:
         if previous.model != name:
             raise ArtifactError(
@@ -100,7 +101,7 @@ def _train(name: str, spec: DataSpec, settings: dict[str, Any], out: Path, force
             write_curves(out, report.history)
             return validation
 
-        validation = distributed.from_main(save)
+        validation = ranks.from_main(save)
     except KeyboardInterrupt:
         # Keep what the fit checkpointed (its best weights so far) for --resume.
         if main:
