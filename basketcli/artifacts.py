@@ -1,19 +1,23 @@
-"""Run directories and atomic file writes.
+"""Run directories, model bundles and atomic file writes.
 
 Every file basket writes goes to a temporary name in the same folder and is renamed into
 place, so a reader sees either the previous complete file or the new complete file. A run
-directory is complete only once its basket.json says so.
+directory is complete only once its basket.json says so. A model's own files are a bundle
+(``save_bundle``/``load_bundle``): JSON metadata, named arrays and raw files, none of which
+can run code when read, each checked against the size and SHA-256 recorded when it was saved.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,9 @@ from basketcli.errors import ArtifactError
 
 SCHEMA_VERSION = 1
 RUN_FILE = "basket.json"
+BUNDLE_FILE = "model.json"  # a bundle's metadata and the record of its other files
+ARRAYS_FILE = "model.npz"
+BUNDLE_FORMAT = "basket-bundle"
 
 
 # --- atomic writes -----------------------------------------------------------------------------
@@ -58,21 +65,94 @@ def atomic_write_json(path: Path, payload: Any) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
 
 
-def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Read an .npz written by basket; pickled (object) arrays are refused."""
+def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    atomic_write_bytes(path, _npz_bytes(arrays))
+
+
+def load_npz(path: Path | io.BytesIO, name: Path | None = None) -> dict[str, np.ndarray]:
+    """Read an .npz written by basket (a file, or bytes named ``name``); pickled (object)
+    arrays are refused."""
+    shown = name or path
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except FileNotFoundError:
-        raise ArtifactError(f"{path}: file not found") from None
+        raise ArtifactError(f"{shown}: file not found") from None
     except (ValueError, OSError, EOFError) as exc:
-        raise ArtifactError(f"{path}: not a valid numpy archive ({str(exc)[:120]})") from None
+        raise ArtifactError(f"{shown}: not a valid numpy archive ({str(exc)[:120]})") from None
+
+
+# --- model bundles -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Bundle:
+    """What ``load_bundle`` read: the model's metadata, arrays and raw files by name."""
+
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    blobs: dict[str, bytes]
+
+
+def _record(data: bytes) -> dict[str, Any]:
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def save_bundle(directory: Path, meta: dict[str, Any] | None = None,
+                arrays: dict[str, np.ndarray] | None = None,
+                blobs: dict[str, bytes] | None = None) -> None:
+    """Write a model's files into ``directory``: ``arrays`` as model.npz, each blob under its
+    own name (a library's native model format), then model.json with ``meta`` and the size
+    and SHA-256 of every other file."""
+    directory = Path(directory)
+    payloads = {ARRAYS_FILE: _npz_bytes(arrays)} if arrays is not None else {}
+    payloads.update(blobs or {})
+    for name, data in payloads.items():
+        atomic_write_bytes(directory / name, data)
+    atomic_write_json(directory / BUNDLE_FILE, {
+        "format": BUNDLE_FORMAT, "meta": meta or {},
+        "files": {name: _record(data) for name, data in payloads.items()},
+    })
+
+
+def load_bundle(directory: Path) -> Bundle:
+    """Read what ``save_bundle`` wrote, checking every file against its record first (so a
+    truncated or altered file is one line naming it, and no library parses it)."""
+    directory = Path(directory)
+    path = directory / BUNDLE_FILE
+    hint = "train the model again"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing; {hint}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise ArtifactError(f"{path}: corrupt (not JSON); {hint}") from None
+    if not (isinstance(document, dict) and document.get("format") == BUNDLE_FORMAT
+            and isinstance(document.get("meta"), dict) and isinstance(document.get("files"), dict)
+            and all(isinstance(r, dict) and Path(n).name == n
+                    for n, r in document["files"].items())):
+        raise ArtifactError(f"{path}: not a basket model bundle; {hint}")
+    contents = {}
+    for name, record in document["files"].items():
+        file = directory / name
+        try:
+            data = file.read_bytes()
+        except OSError:
+            raise ArtifactError(f"{file}: missing; {hint}") from None
+        if len(data) != record.get("bytes"):
+            raise ArtifactError(f"{file}: {len(data)} bytes where {record.get('bytes')} were "
+                                f"saved (truncated or altered); {hint}")
+        if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+            raise ArtifactError(f"{file}: contents differ from what was saved (SHA-256); {hint}")
+        contents[name] = data
+    arrays = contents.pop(ARRAYS_FILE, None)
+    return Bundle(document["meta"],
+                  load_npz(io.BytesIO(arrays), directory / ARRAYS_FILE) if arrays else {},
+                  contents)
 
 
 def _json_default(value: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from basketcli.artifacts import atomic_write_npz, load_npz
+from basketcli.artifacts import load_bundle, save_bundle
 from basketcli.errors import ArtifactError
 from basketcli.sizing import SizingRule
 
@@ -20,8 +20,6 @@ if TYPE_CHECKING:
     from basketcli.data.basket_data import BasketData
     from basketcli.data.catalog import Catalog
     from basketcli.data.split import EvalSet
-
-STATE_FILE = "state.npz"
 
 
 class ModelConfig(BaseModel):
@@ -145,12 +143,12 @@ class BasketModel(ABC):
         raise NotImplementedError
 
     def save(self, directory: Path) -> None:
-        atomic_write_npz(Path(directory) / STATE_FILE, self.state())
+        save_bundle(directory, arrays=self.state())
 
     @classmethod
     def load(cls, directory: Path, config: ModelConfig) -> BasketModel:
         model = cls(config)
-        arrays = load_npz(Path(directory) / STATE_FILE)
+        arrays = load_bundle(directory).arrays
         try:
             model.set_state(arrays)
         except KeyError as exc:

@@ -21,8 +21,6 @@ the sample instead of 17-20 s (bench/xgboost_fit.py).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +29,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from basketcli.artifacts import atomic_write_bytes, atomic_write_json, atomic_write_npz, load_npz
+from basketcli.artifacts import load_bundle, save_bundle
 from basketcli.data.basket_data import BasketData
 from basketcli.errors import ArtifactError, ConfigError
 from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig
@@ -47,8 +45,6 @@ from plugins.features import (
 )
 
 MODEL_FILE = "model.ubj"  # XGBoost's own UBJSON format: data only, never code
-FEATURES_FILE = "features.json"  # feature list + model checksum, checked at load
-STATE_FILE = "state.npz"  # product statistics and catalog codes scoring needs
 FILLER_SCALE = 1e-6  # non-candidates score FILLER_SCALE x basket share
 TOP_FEATURES = 20
 DASK_CONNECT_SECONDS = 20  # how long --dask-scheduler waits for the scheduler to answer
@@ -309,54 +305,50 @@ class XGBoostModel(BasketModel):
 
     # --- persistence --------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
-        directory = Path(directory)
-        model_bytes = bytes(self.booster.save_raw("ubj"))
-        atomic_write_bytes(directory / MODEL_FILE, model_bytes)
-        atomic_write_json(directory / FEATURES_FILE, {
-            "feature_set_version": FEATURE_SET_VERSION, "features": list(FEATURE_NAMES),
-            "model_file": MODEL_FILE, "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
-        })
-        atomic_write_npz(directory / STATE_FILE, {
-            **self.fit_stats.arrays(), "aisle": self.aisle, "department": self.department,
-        })
+        # Besides the booster: product statistics and catalog codes scoring needs.
+        save_bundle(directory, {"feature_set_version": FEATURE_SET_VERSION,
+                                "features": list(FEATURE_NAMES)},
+                    {**self.fit_stats.arrays(), "aisle": self.aisle,
+                     "department": self.department},
+                    {MODEL_FILE: bytes(self.booster.save_raw("ubj"))})
 
     @classmethod
     def load(cls, directory: Path, config: XGBoostConfig) -> XGBoostModel:
         xgboost = _xgboost()
-        directory = Path(directory)
-        manifest = _read_manifest(directory)
-        model_path = directory / MODEL_FILE
-        try:
-            model_bytes = model_path.read_bytes()
-        except OSError:
-            raise ArtifactError(f"{model_path}: model file missing; train the run again") from None
-        # XGBoost aborts the process on some malformed models, so bytes are checked first.
-        if hashlib.sha256(model_bytes).hexdigest() != manifest.get("model_sha256"):
+        # The bundle checks the booster's bytes first: XGBoost aborts the process on some
+        # malformed models.
+        bundle = load_bundle(directory)
+        version, features = bundle.meta.get("feature_set_version"), bundle.meta.get("features")
+        if version != FEATURE_SET_VERSION or features != list(FEATURE_NAMES):
             raise ArtifactError(
-                f"{model_path}: corrupt model file (checksum differs from {FEATURES_FILE}); "
-                "train the run again"
+                f"{directory}: trained with feature set {version!r} "
+                f"({len(features) if isinstance(features, list) else '?'} features), but this "
+                f"xgboost plugin computes feature set {FEATURE_SET_VERSION} "
+                f"({len(FEATURE_NAMES)} features); train the model again"
             )
+        model_path = directory / MODEL_FILE
         booster = xgboost.Booster()
         try:
-            booster.load_model(bytearray(model_bytes))
+            booster.load_model(bytearray(bundle.blobs[MODEL_FILE]))
+        except KeyError:
+            raise ArtifactError(f"{model_path}: missing from the bundle; train the model again"
+                                ) from None
         except xgboost.core.XGBoostError as exc:
             first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else "unreadable"
             raise ArtifactError(
-                f"{model_path}: corrupt XGBoost model ({first}); train the run again"
+                f"{model_path}: corrupt XGBoost model ({first}); train the model again"
             ) from None
         if list(booster.feature_names or []) != list(FEATURE_NAMES):
             raise ArtifactError(
                 f"{model_path}: the model's features differ from this plugin's; train it again"
             )
-        arrays = load_npz(directory / STATE_FILE)
         model = cls(config)
         try:
-            model.fit_stats = ProductStats.from_arrays(arrays)
-            model.aisle, model.department = arrays["aisle"], arrays["department"]
+            model.fit_stats = ProductStats.from_arrays(bundle.arrays)
+            model.aisle, model.department = bundle.arrays["aisle"], bundle.arrays["department"]
         except KeyError as exc:
-            raise ArtifactError(
-                f"{directory / STATE_FILE}: lacks array {exc}; train the run again"
-            ) from None
+            raise ArtifactError(f"{directory}: the bundle lacks array {exc}; train the model again"
+                                ) from None
         booster.set_param({"nthread": config.n_threads or max(1, os.cpu_count() or 1)})
         model.booster = booster
         return model
@@ -393,29 +385,6 @@ def _dask_client(address: str):
             "'dask scheduler' or check the address (tcp://HOST:8786)"
         ) from None
     return da, dxgb, client
-
-
-def _read_manifest(directory: Path) -> dict[str, Any]:
-    path = directory / FEATURES_FILE
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ArtifactError(
-            f"{path}: missing; the run was not saved by this xgboost plugin (train it again)"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise ArtifactError(f"{path}: corrupt feature list; train the run again") from None
-    if not isinstance(manifest, dict):
-        raise ArtifactError(f"{path}: corrupt feature list; train the run again")
-    version, features = manifest.get("feature_set_version"), manifest.get("features")
-    if version != FEATURE_SET_VERSION or features != list(FEATURE_NAMES):
-        raise ArtifactError(
-            f"{directory}: trained with feature set {version!r} "
-            f"({len(features) if isinstance(features, list) else '?'} features), but this "
-            f"xgboost plugin computes feature set {FEATURE_SET_VERSION} "
-            f"({len(FEATURE_NAMES)} features); train the run again"
-        )
-    return manifest
 
 
 def _batch_iterator(make_batches):

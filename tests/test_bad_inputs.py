@@ -35,8 +35,11 @@ def bad(tmp_path_factory, tiny_csv, invoke):
         "incomplete": lambda d: _patch(d, complete=False),
         "other_plugin": lambda d: _patch(d, plugin_distribution="someone-else"),
         "uninstalled_model": lambda d: _patch(d, model="ghostmodel"),
-        "corrupt_state": lambda d: (d / "state.npz").write_bytes(b"\x00garbage"),
-        "missing_state": lambda d: (d / "state.npz").unlink(),
+        "corrupt_state": lambda d: (d / "model.npz").write_bytes(b"\x00garbage"),
+        "missing_state": lambda d: (d / "model.npz").unlink(),
+        "truncated_state": lambda d: (d / "model.npz").write_bytes(
+            (d / "model.npz").read_bytes()[:200]),
+        "corrupt_bundle": lambda d: (d / "model.json").write_text("{"),
     }.items():
         copy = root / name
         _copy_tree(run, copy)
@@ -87,8 +90,10 @@ CASES = [
     ("evaluate {b}/incomplete", "incomplete"),
     ("evaluate {b}/other_plugin", "someone-else"),
     ("evaluate {b}/uninstalled_model", "ghostmodel"),
-    ("evaluate {b}/corrupt_state", "state.npz"),
-    ("evaluate {b}/missing_state", "state.npz"),
+    ("evaluate {b}/corrupt_state", "model.npz"),
+    ("evaluate {b}/missing_state", "model.npz: missing"),
+    ("evaluate {b}/truncated_state", "model.npz: 200 bytes where"),
+    ("evaluate {b}/corrupt_bundle", "model.json: corrupt"),
     ("evaluate {b}/run --data {csv} --top-items 5", "vocabulary"),
     ("train --model ptopfreq --data {csv} --out {b}/run", "already holds a run"),
     ("train --model ptopfreq --data {csv} --out {out} --config {b}/nothing.toml", "nothing.toml"),

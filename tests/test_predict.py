@@ -290,7 +290,7 @@ def test_unknown_name_lists_the_closest(invoke, sample_runs):
         (lambda src, tmp: _patched_run(src, tmp / "newer", schema_version=99), "newer"),
         (lambda src, tmp: _patched_run(src, tmp / "incomplete", complete=False), "incomplete"),
         (lambda src, tmp: (shutil.copytree(src, tmp / "no_state"),
-                           (tmp / "no_state" / "state.npz").unlink())[0], "state.npz"),
+                           (tmp / "no_state" / "model.npz").unlink())[0], "model.npz"),
         (lambda src, tmp: _patched_run(src, tmp / "unsorted", vocabulary=[3, 2, 1]), "vocabulary"),
     ],
 )

@@ -1,5 +1,6 @@
 """Loading never runs code: a malicious pickle planted where a model file is read is refused."""
 
+import hashlib
 import json
 import pickle
 
@@ -33,7 +34,7 @@ def ptopfreq_run(invoke, tiny_csv, tmp_path):
 
 def test_pickled_state_file_is_refused(ptopfreq_run, tmp_path, invoke):
     marker = tmp_path / "pwned"
-    plant(ptopfreq_run / "state.npz", marker)
+    plant(ptopfreq_run / "model.npz", marker)
     with pytest.raises(BasketError):
         load_run(ptopfreq_run)
     r = invoke("evaluate", ptopfreq_run)
@@ -45,9 +46,17 @@ def test_npz_holding_an_object_array_is_refused(ptopfreq_run, tmp_path):
     import numpy as np
 
     marker = tmp_path / "pwned"
-    np.savez(ptopfreq_run / "state.npz", popularity=np.array([_Exploit(marker)], dtype=object),
+    np.savez(ptopfreq_run / "model.npz", popularity=np.array([_Exploit(marker)], dtype=object),
              n_baskets=np.array(1))
     with pytest.raises(BasketError):
+        load_run(ptopfreq_run)
+    # ... even when its record in model.json is forged to match the planted file
+    record = json.loads((ptopfreq_run / "model.json").read_text())
+    data = (ptopfreq_run / "model.npz").read_bytes()
+    record["files"]["model.npz"] = {"bytes": len(data),
+                                    "sha256": hashlib.sha256(data).hexdigest()}
+    (ptopfreq_run / "model.json").write_text(json.dumps(record))
+    with pytest.raises(BasketError, match="not a valid numpy archive"):
         load_run(ptopfreq_run)
     assert not marker.exists()
 
@@ -82,8 +91,8 @@ def trained_runs(tmp_path_factory):
 
 
 @pytest.mark.parametrize(("model", "filename"), [
-    ("cnngru", "model.pt"), ("cnngru", "model.npz"), ("xgboost", "model.ubj"),
-    ("xgboost", "state.npz"),
+    ("cnngru", "model.npz"), ("cnngru", "model.json"), ("xgboost", "model.ubj"),
+    ("xgboost", "model.npz"),
 ])
 def test_pickle_planted_in_a_model_file_is_refused(trained_runs, tmp_path, model, filename):
     import shutil

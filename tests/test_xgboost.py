@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from basketcli.artifacts import BUNDLE_FILE
 from basketcli.data.basket_data import BasketData, from_baskets
 from basketcli.data.split import leave_last_out
 from basketcli.errors import ArtifactError, ConfigError
@@ -25,7 +26,7 @@ from plugins.features import (
     labels,
     training_levels,
 )
-from plugins.xgboost import FEATURES_FILE, MODEL_FILE, XGBoostModel
+from plugins.xgboost import MODEL_FILE, XGBoostModel
 
 FAST = {"n_estimators": 25, "max_depth": 3, "learning_rate": 0.3, "n_threads": 1}
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,22 +260,30 @@ def corrupt_empty(run: Path) -> None:
     (run / MODEL_FILE).write_bytes(b"")  # xgboost itself would abort the process on this
 
 
+def corrupt_altered(run: Path) -> None:
+    model = run / MODEL_FILE
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte changed
+    model.write_bytes(bytes(data))
+
+
 def corrupt_features(run: Path) -> None:
-    manifest = json.loads((run / FEATURES_FILE).read_text())
-    manifest["features"] = manifest["features"][:-1]
-    manifest["feature_set_version"] = 0
-    (run / FEATURES_FILE).write_text(json.dumps(manifest))
+    bundle = json.loads((run / BUNDLE_FILE).read_text())
+    bundle["meta"]["features"] = bundle["meta"]["features"][:-1]
+    bundle["meta"]["feature_set_version"] = 0
+    (run / BUNDLE_FILE).write_text(json.dumps(bundle))
 
 
-def remove_features(run: Path) -> None:
-    (run / FEATURES_FILE).unlink()
+def remove_bundle(run: Path) -> None:
+    (run / BUNDLE_FILE).unlink()
 
 
 @pytest.mark.parametrize(("damage", "words"), [
-    (corrupt_truncated, "corrupt model file"),
-    (corrupt_empty, "corrupt model file"),
+    (corrupt_truncated, "(truncated or altered)"),
+    (corrupt_empty, "0 bytes where"),
+    (corrupt_altered, "contents differ from what was saved"),
     (corrupt_features, "feature set 0"),
-    (remove_features, "features.json: missing"),
+    (remove_bundle, "model.json: missing"),
 ])
 def test_damaged_run_is_one_line_exit_2(invoke, run_dir, damage, words):
     damage(run_dir)
@@ -287,7 +296,7 @@ def test_damaged_run_is_one_line_exit_2(invoke, run_dir, damage, words):
 def test_damaged_run_raises_artifact_error(run_dir):
     corrupt_truncated(run_dir)
     config = XGBoostModel.Config(**FAST)
-    with pytest.raises(ArtifactError, match="train the run again"):
+    with pytest.raises(ArtifactError, match="train the model again"):
         XGBoostModel.load(run_dir, config)
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from basketcli.artifacts import atomic_write_npz, load_npz
+from basketcli.artifacts import load_bundle, save_bundle
 from basketcli.data.basket_data import BasketData
 from basketcli.engine.batches import (
     basket_lines,
@@ -33,9 +33,7 @@ if TYPE_CHECKING:
 
     from basketcli.data.split import EvalSet
 
-WEIGHTS_FILE = "model.pt"
-META_FILE = "model.npz"
-WEIGHTS_FORMAT = 1
+WEIGHTS_FORMAT = 2  # 2: the state dict as arrays in a bundle (1 was model.pt + model.npz)
 
 
 class NeuralBasketModel(BasketModel):
@@ -212,47 +210,29 @@ class NeuralBasketModel(BasketModel):
 
     # --- persistence ---------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
-        from basketcli.engine.checkpoints import save_torch
-
         if self.net is None:
             raise ArtifactError(f"model {self.name} has no weights to save; fit it first")
-        directory = Path(directory)
-        save_torch(directory / WEIGHTS_FILE,
-                   {k: v.detach().cpu() for k, v in self.net.state_dict().items()})
-        atomic_write_npz(directory / META_FILE, {
-            "format": np.array(WEIGHTS_FORMAT), "n_items": np.array(self.n_items),
-        })
+        weights = {k: v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        save_bundle(directory, {"format": WEIGHTS_FORMAT, "n_items": self.n_items}, weights)
 
     @classmethod
     def load(cls, directory: Path, config: ModelConfig) -> NeuralBasketModel:
         import torch
 
-        from basketcli.engine.checkpoints import load_torch
-
-        directory = Path(directory)
+        bundle = load_bundle(directory)
+        n_items = bundle.meta.get("n_items")
+        if bundle.meta.get("format") != WEIGHTS_FORMAT or not isinstance(n_items, int):
+            raise ArtifactError(f"{directory}: not a {cls.name} model of this version; train "
+                                "the model again")
         model = cls(config)
-        meta = load_npz(directory / META_FILE)
-        try:
-            n_items = int(meta["n_items"])
-            if int(meta["format"]) != WEIGHTS_FORMAT:
-                raise ValueError
-        except (KeyError, ValueError, TypeError):
-            raise ArtifactError(
-                f"{directory / META_FILE}: not a {cls.name} model file; train the model again"
-            ) from None
-        state = load_torch(directory / WEIGHTS_FILE)
-        if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
-            raise ArtifactError(
-                f"{directory / WEIGHTS_FILE}: not a state_dict of tensors; train the model again"
-            )
         net = model._network(n_items)
         try:
-            net.load_state_dict(state)
-        except RuntimeError as exc:
+            net.load_state_dict({k: torch.from_numpy(v) for k, v in bundle.arrays.items()})
+        except (RuntimeError, TypeError) as exc:
             reason = str(exc).strip().splitlines()[0][:120]
             raise ArtifactError(
-                f"{directory / WEIGHTS_FILE}: the weights do not fit {cls.name} with this config "
-                f"({reason}); train the model again"
+                f"{directory}: the weights do not fit {cls.name} with this config ({reason}); "
+                "train the model again"
             ) from None
         model.net, model.n_items, model.device = net.eval(), n_items, torch.device("cpu")
         return model

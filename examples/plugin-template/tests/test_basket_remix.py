@@ -81,6 +81,6 @@ def test_keep_top_per_row_matches_a_dense_sort():
 def test_saves_one_numpy_file(tmp_path):
     model, data = fitted({u: [[1, 2], [2, 3], [1, 3]] for u in range(4)})
     model.save(tmp_path)
-    assert [p.name for p in tmp_path.iterdir()] == ["state.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.npz"]
     loaded = Remix.load(tmp_path, model.config)
     assert np.array_equal(loaded.score(data), model.score(data))
