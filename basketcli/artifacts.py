@@ -50,6 +50,30 @@ def atomic_path(path: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def atomic_folder(path: Path) -> Iterator[Path]:
+    """Yield a new, empty folder beside ``path`` to fill; when the block succeeds it replaces
+    ``path`` (an old folder is removed only once the new one is in place), else it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         handle.write(data)
@@ -234,21 +258,9 @@ def write_run(run_dir: Path, info: RunInfo, write_model: Any, force: bool = Fals
     run_dir = Path(run_dir)
     if run_dir.exists() and not force and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise ArtifactError(f"{run_dir}: already exists; choose another --out or pass --force")
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
-    try:
+    with atomic_folder(run_dir) as tmp:
         write_model(tmp)
         atomic_write_json(tmp / RUN_FILE, info.model_dump(mode="json"))
-        if run_dir.exists():
-            old = run_dir.with_name(f".{run_dir.name}.old-{os.getpid()}")
-            os.replace(run_dir, old)
-            os.replace(tmp, run_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, run_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- run directories written while training (resumable) --------------------------------------
@@ -317,14 +329,8 @@ def begin_run(run_dir: Path, info: RunInfo, *, resume: bool = False) -> None:
             else:
                 entry.unlink(missing_ok=True)
         return
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
-    try:
+    with atomic_folder(run_dir) as tmp:  # also replaces an empty folder
         write_run_info(tmp, info)
-        os.replace(tmp, run_dir)  # also replaces an empty folder
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def discard_run(run_dir: Path) -> None:

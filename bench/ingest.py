@@ -64,7 +64,7 @@ def main() -> None:
 
 
 def csv_files(source: str) -> list[Path]:
-    from basketcli.data.frames import source_files
+    from basketcli.data.readers import source_files
     from basketcli.data.source import DataSpec
 
     return source_files(DataSpec(source=source))

@@ -14,9 +14,6 @@ them.
 
 This module imports neither xgboost nor pandas at import time (``basket models`` stays light);
 ``import xgboost`` inside ``_xgboost`` is absolute, so it finds the library, not this module.
-Before that first import, OMP_WAIT_POLICY defaults to PASSIVE (unless already set): with
-OpenMP's default spin-waiting, two XGBoost threads on a busy 2-core machine took 62 s to fit
-the sample instead of 17-20 s (bench/xgboost_fit.py).
 """
 
 from __future__ import annotations
@@ -355,8 +352,7 @@ class XGBoostModel(BasketModel):
 
 
 def _xgboost():
-    """The xgboost library, imported on first use with idle OpenMP threads sleeping."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when libgomp loads
+    """The xgboost library, imported on first use (OMP_WAIT_POLICY: see basketcli)."""
     import xgboost
 
     return xgboost

@@ -9,7 +9,6 @@ import pytest
 from basketcli.data.basket_data import from_baskets
 from basketcli.data.budget import parse_memory
 from basketcli.data.catalog import read_catalog
-from basketcli.data.frames import RawOrders
 from basketcli.data.prepare import (
     cache_dir,
     frame_to_baskets,
@@ -19,6 +18,7 @@ from basketcli.data.prepare import (
     restrict_vocabulary,
     sort_permutation,
 )
+from basketcli.data.readers import RawOrders
 from basketcli.data.source import DataSpec
 from basketcli.data.split import leave_last_out
 from basketcli.errors import DataError
@@ -319,7 +319,7 @@ def test_max_memory_is_not_recorded():
 
 def test_csv_is_read_block_by_block(instacart, tmp_path, monkeypatch):
     """Tiny blocks (many batches per file) give the same arrays as one block."""
-    import basketcli.data.frames as frames
+    import basketcli.data.readers as readers
 
     rng = np.random.default_rng(5)
     n = 3000
@@ -328,8 +328,8 @@ def test_csv_is_read_block_by_block(instacart, tmp_path, monkeypatch):
                   "add_to_cart_order": rng.integers(1, 9, n)}).to_csv(tmp_path / "long.csv",
                                                                       index=False)
     whole = [load(instacart), load(tmp_path / "long.csv")]
-    monkeypatch.setattr(frames, "BLOCK_BYTES", 1024)
-    blocks = [raw_to_baskets(frames.read_raw(DataSpec(source=str(p))))
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 1024)
+    blocks = [raw_to_baskets(readers.read_raw(DataSpec(source=str(p))))
               for p in (instacart, tmp_path / "long.csv")]
     for a, b in zip(whole, blocks, strict=True):
         for name, array in a.arrays().items():

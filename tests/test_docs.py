@@ -69,7 +69,7 @@ def test_guide_is_linked_from_the_template_readme():
 
 # --- toml --------------------------------------------------------------------------------------
 def test_toml_blocks_match_what_new_plugin_writes(tmp_path):
-    from basketcli.cli.new_plugin_cmd import create_plugin
+    from basketcli.workflows.new_plugin import create_plugin
 
     folder, _, _ = create_plugin(PLUGIN, tmp_path)
     generated = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]
@@ -215,7 +215,7 @@ def test_every_shell_block_runs_with_pip(tmp_path):
 
 # --- basket new-plugin, the guide's first command ---------------------------------------------
 def test_new_plugin_fills_in_every_name(tmp_path):
-    from basketcli.cli.new_plugin_cmd import create_plugin
+    from basketcli.workflows.new_plugin import create_plugin
 
     folder, names, files = create_plugin("my_model", tmp_path)
     assert folder == tmp_path / "basket-my-model"
@@ -238,8 +238,8 @@ def test_new_plugin_fills_in_every_name(tmp_path):
 def test_new_plugin_model_meets_the_contract(tmp_path, monkeypatch):
     import importlib
 
-    from basketcli.cli.new_plugin_cmd import create_plugin
     from basketcli.testing import check_model
+    from basketcli.workflows.new_plugin import create_plugin
 
     folder, _, _ = create_plugin("fresh", tmp_path)
     monkeypatch.syspath_prepend(str(folder))

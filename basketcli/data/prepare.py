@@ -12,7 +12,7 @@ import numpy as np
 
 from basketcli.data.basket_data import BasketData, _offsets
 from basketcli.data.catalog import Catalog, default_catalog_path, read_catalog
-from basketcli.data.frames import RawOrders, frame_to_raw, read_raw, source_files
+from basketcli.data.readers import RawOrders, frame_to_raw, read_raw, source_files
 from basketcli.data.source import DataSpec
 from basketcli.errors import DataError
 

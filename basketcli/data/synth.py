@@ -39,14 +39,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from basketcli.artifacts import atomic_folder
 from basketcli.errors import DataError
 
 N_AISLES = 134
@@ -99,17 +97,9 @@ def synthesize(
         raise DataError(
             f"{out}: already exists and is not empty; choose another --out or pass --force"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+    with atomic_folder(out) as tmp:
         summary = SynthSummary(out=str(out), seed=seed, **_write_folder(tmp, users, products, seed))
         (tmp / SUMMARY_FILE).write_text(json.dumps(asdict(summary), indent=2) + "\n")
-        _replace_folder(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return summary
 
 
@@ -124,17 +114,6 @@ def ensure_synthetic(out: Path, users: int, products: int, seed: int = 0) -> Syn
     except (OSError, ValueError, TypeError):
         pass
     return synthesize(out, users, products, seed, force=True)
-
-
-def _replace_folder(tmp: Path, out: Path) -> None:
-    """Move the finished folder into place; an old folder is removed only after that."""
-    if out.exists():
-        trash = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, trash)
-        os.replace(tmp, out)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
 
 
 def _write_folder(folder: Path, n_users: int, n_products: int, seed: int) -> dict[str, int]:
