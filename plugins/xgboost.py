@@ -19,7 +19,6 @@ This module imports neither xgboost nor pandas at import time (``basket models``
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +39,11 @@ from plugins.features import (
     labels,
     training_levels,
 )
+from plugins.xgboost_dask import NO_ROWS, Boosted, boost_on_dask
 
 MODEL_FILE = "model.ubj"  # XGBoost's own UBJSON format: data only, never code
 FILLER_SCALE = 1e-6  # non-candidates score FILLER_SCALE x basket share
 TOP_FEATURES = 20
-DASK_CONNECT_SECONDS = 20  # how long --dask-scheduler waits for the scheduler to answer
 
 
 class XGBoostConfig(ModelConfig):
@@ -83,18 +82,6 @@ class XGBoostConfig(ModelConfig):
         return value
 
 
-@dataclass(frozen=True)
-class _Boosted:
-    """What a boosting run hands back to ``fit``."""
-
-    booster: Any  # xgboost.Booster
-    log: dict[str, dict[str, list[float]]]  # evals_result: {"valid": {"logloss": [...]}}
-    train_rows: int
-    positive_rate: float
-    valid_rows: int
-    workers: int = 0  # Dask workers that boosted (0: this machine)
-
-
 class XGBoostModel(BasketModel):
     """Gradient-boosted trees on customer x product features (Instacart-winning recipe)."""
 
@@ -122,16 +109,18 @@ class XGBoostModel(BasketModel):
         levels = [(hist, target, ProductStats.from_histories(hist))
                   for hist, target in training_levels(train, cfg.train_targets)]
         if not levels:
-            raise ConfigError(
-                "xgboost: no training rows (customers need at least two orders before the "
-                "validation target)"
-            )
+            raise ConfigError(NO_ROWS)
         valid_level = []
         if valid is not None and valid.n_users and valid.history.n_lines:
             valid_level = [(valid.history, valid.target,
                             ProductStats.from_histories(valid.history))]
         if ctx.dask_scheduler:
-            boosted = self._boost_on_dask(ctx, levels, valid_level)
+            boosted = boost_on_dask(
+                ctx.dask_scheduler, self._params(cfg.n_threads),  # None: workers' own threads
+                lambda parts: self._labelled_batches(levels, parts),
+                (lambda parts: self._labelled_batches(valid_level, parts)) if valid_level
+                else None, list(FEATURE_NAMES), cfg.n_estimators,
+                cfg.early_stopping_rounds or None, ctx.progress)
         else:
             boosted = self._boost(ctx, levels, valid_level)
         booster, log = boosted.booster, boosted.log
@@ -154,7 +143,7 @@ class XGBoostModel(BasketModel):
             history=[{"round": i + 1, "valid_logloss": float(v)} for i, v in enumerate(losses)],
         )
 
-    def _boost(self, ctx: FitContext, levels: list, valid_level: list) -> _Boosted:
+    def _boost(self, ctx: FitContext, levels: list, valid_level: list) -> Boosted:
         """Boost on this machine; rows stream into XGBoost's quantised matrix in batches of
         customers, so the float feature matrix of all training rows never exists at once."""
         xgboost = _xgboost()
@@ -173,67 +162,8 @@ class XGBoostModel(BasketModel):
                 early_stopping_rounds=(cfg.early_stopping_rounds or None) if evals else None,
                 callbacks=[_progress_callback(task)],
             )
-        return _Boosted(booster, log, dtrain.num_row(), float(dtrain.get_label().mean()),
+        return Boosted(booster, log, dtrain.num_row(), float(dtrain.get_label().mean()),
                         evals[0][0].num_row() if evals else 0)
-
-    def _boost_on_dask(self, ctx: FitContext, levels: list, valid_level: list) -> _Boosted:
-        """Boost with ``xgboost.dask`` on the cluster of ``ctx.dask_scheduler``.
-
-        Rows are built here in chunks of customers as for a local fit; each chunk goes to one
-        worker (in turn) as soon as it is built, and the dask arrays made of those chunks feed
-        the workers' DaskQuantileDMatrix. Every worker boosts on its own rows; XGBoost's
-        collective joins their histograms, so the booster is one model, saved as usual.
-        """
-        cfg = self.config
-        da, dxgb, client = _dask_client(ctx.dask_scheduler)
-        with client:
-            workers = sorted(client.scheduler_info().get("workers", {}))
-            if not workers:
-                raise ConfigError(
-                    f"--dask-scheduler {ctx.dask_scheduler}: the cluster has no workers; start "
-                    f"some with 'dask worker {ctx.dask_scheduler}'"
-                )
-            train_x, train_y, n_train, positives = self._scatter(client, da, workers, levels)
-            if n_train == 0:
-                raise ConfigError("xgboost: no training rows (customers need at least two "
-                                  "orders before the validation target)")
-            names = list(FEATURE_NAMES)
-            dtrain = dxgb.DaskQuantileDMatrix(client, train_x, train_y, feature_names=names)
-            evals, n_valid = [], 0
-            if valid_level:
-                valid_x, valid_y, n_valid, _ = self._scatter(client, da, workers, valid_level)
-                if n_valid:
-                    evals = [(dxgb.DaskQuantileDMatrix(client, valid_x, valid_y, ref=dtrain,
-                                                       feature_names=names), "valid")]
-            params = self._params(cfg.n_threads)  # None: each worker uses its own threads
-            with ctx.progress(f"boosting rounds on {len(workers)} Dask workers",
-                              cfg.n_estimators) as task:
-                with _xgboost().config_context(verbosity=0):  # workers take this config
-                    result = dxgb.train(
-                        client, params, dtrain, num_boost_round=cfg.n_estimators, evals=evals,
-                        verbose_eval=False, early_stopping_rounds=(
-                            (cfg.early_stopping_rounds or None) if evals else None),
-                    )
-                task.advance(result["booster"].num_boosted_rounds())
-        return _Boosted(result["booster"], result.get("history") or {}, n_train,
-                        positives / n_train, n_valid, len(workers))
-
-    def _scatter(self, client, da, workers: list[str], levels: list):
-        """(features, labels) dask arrays of the rows of ``levels``, rows count, positives.
-
-        Each level is cut into at least one chunk per worker so that every worker holds rows.
-        """
-        features, targets = [], []
-        n_rows, positives = 0, 0.0
-        for number, (x, y) in enumerate(self._labelled_batches(levels, parts=len(workers))):
-            owner = [workers[number % len(workers)]]
-            x_future, y_future = client.scatter([x, y], workers=owner, hash=False)
-            features.append(da.from_delayed(x_future, shape=x.shape, dtype=x.dtype))
-            targets.append(da.from_delayed(y_future, shape=y.shape, dtype=y.dtype))
-            n_rows, positives = n_rows + len(y), positives + float(y.sum())
-        if not features:
-            return None, None, 0, 0.0
-        return da.concatenate(features), da.concatenate(targets), n_rows, positives
 
     def _row_iterator(self, levels: list[tuple[BasketData, BasketData, ProductStats]]):
         """An xgboost DataIter over labelled rows, ``chunk_customers`` customers at a time."""
@@ -356,31 +286,6 @@ def _xgboost():
     import xgboost
 
     return xgboost
-
-
-def _dask_client(address: str):
-    """(dask.array, xgboost.dask, a Client connected to ``address``); one-line errors for a
-    missing package or a scheduler that does not answer."""
-    _xgboost()
-    try:
-        import dask.array as da
-        import distributed
-        import xgboost.dask as dxgb
-    except ImportError as exc:
-        raise ConfigError(
-            f"--dask-scheduler needs the dask and distributed packages ({exc.name or exc} is "
-            "missing); pip install 'basket[dask]'"
-        ) from None
-    try:
-        # The default client while it is open: xgboost.dask looks the client up globally.
-        client = distributed.Client(address, timeout=DASK_CONNECT_SECONDS)
-    except (OSError, TimeoutError, ValueError, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(
-            f"--dask-scheduler {address}: no Dask scheduler answered ({reason}); start one with "
-            "'dask scheduler' or check the address (tcp://HOST:8786)"
-        ) from None
-    return da, dxgb, client
 
 
 def _batch_iterator(make_batches):

@@ -48,7 +48,7 @@ def test_xgboost_trains_on_a_dask_cluster_and_evaluates(invoke, tmp_path, cluste
 
 
 def test_missing_dask_packages_name_the_extra(invoke, tmp_path, monkeypatch):
-    from plugins.xgboost import _dask_client
+    from plugins.xgboost_dask import _dask_client
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed now fails
     with pytest.raises(ConfigError, match=re.escape("pip install 'basket[dask]'")):
@@ -63,9 +63,9 @@ def test_missing_dask_packages_name_the_extra(invoke, tmp_path, monkeypatch):
 
 def test_a_scheduler_that_does_not_answer_is_a_one_line_error(invoke, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
-    import plugins.xgboost
+    import plugins.xgboost_dask
 
-    monkeypatch.setattr(plugins.xgboost, "DASK_CONNECT_SECONDS", 1)
+    monkeypatch.setattr(plugins.xgboost_dask, "DASK_CONNECT_SECONDS", 1)
     run = tmp_path / "run"
     r = invoke("train", "--model", "xgboost", "--dask-scheduler", "tcp://127.0.0.1:9",
                *FAST, "--out", run)
