@@ -32,6 +32,7 @@ EV_VERSION = 1
 MIN_COVERAGE = 0.5  # an EV file must have vectors for at least this share of the products
 CATALOG_WEIGHT = 0.35  # aisle + department one-hots together weigh about half a PPMI row
 ROW_BLOCK = 4096  # products whose co-occurrence rows are computed at once
+WEIGHT_DECAY = 1e-5  # of the autoencoder's weight matrices (AdamW)
 
 
 # --- the EV file -------------------------------------------------------------------------------
@@ -199,7 +200,8 @@ class EmbedSettings(BaseModel):
 def train_autoencoder(
     inputs: sparse.csr_matrix, settings: EmbedSettings, ctx: FitContext,
 ) -> tuple[np.ndarray, list[float]]:
-    """Fit the denoising autoencoder; returns (I x dim) codes and the loss of every epoch.
+    """Fit the denoising autoencoder with the shared trainer; returns (I x dim) codes and the
+    loss of every epoch.
 
     The loss is the squared reconstruction error per product (rows have unit scale). Input
     rows stay sparse through the first layer (a row has a few dozen non-zeros among thousands
@@ -208,55 +210,46 @@ def train_autoencoder(
     import torch
     from torch import nn
 
-    from basketcli.engine.batches import epoch_order
-    from basketcli.engine.trainer import prepare_torch
+    from basketcli.engine.trainer import Trainer, TrainSettings, prepare_torch
+
+    class Autoencoder(nn.Module):
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.first = nn.Linear(width, settings.hidden)
+            self.encoder = nn.Sequential(nn.ReLU(), nn.Linear(settings.hidden, settings.dim))
+            self.decoder = nn.Sequential(nn.Linear(settings.dim, settings.hidden), nn.ReLU(),
+                                         nn.Linear(settings.hidden, width))
+
+        def encode(self, rows: np.ndarray, noise: float) -> tuple[torch.Tensor, Any]:
+            batch = inputs[rows].tocoo()
+            values = torch.from_numpy(batch.data)
+            if noise > 0:
+                values = values * (torch.rand(values.shape) >= noise)
+            index = torch.from_numpy(np.vstack([batch.row, batch.col]).astype(np.int64))
+            sparse_rows = torch.sparse_coo_tensor(index, values, batch.shape,
+                                                  check_invariants=False).to(device)
+            hidden = torch.sparse.mm(sparse_rows, self.first.weight.T) + self.first.bias
+            return self.encoder(hidden), batch
 
     device = prepare_torch(ctx, settings.seed)
-    width = inputs.shape[1]
-    first = nn.Linear(width, settings.hidden).to(device)
-    encoder = nn.Sequential(nn.ReLU(), nn.Linear(settings.hidden, settings.dim)).to(device)
-    decoder = nn.Sequential(nn.Linear(settings.dim, settings.hidden), nn.ReLU(),
-                            nn.Linear(settings.hidden, width)).to(device)
-    params = [*first.parameters(), *encoder.parameters(), *decoder.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=1e-5)
+    net = Autoencoder(inputs.shape[1]).to(device)
+
+    def batch_loss(rows: np.ndarray) -> torch.Tensor:
+        codes, batch = net.encode(rows, settings.noise)
+        clean = torch.from_numpy(batch.toarray()).to(device)
+        return ((net.decoder(codes) - clean) ** 2).sum(dim=1).mean()
+
+    train = TrainSettings(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
+                          weight_decay=WEIGHT_DECAY, scheduler="none", grad_clip=None,
+                          seed=settings.seed)
     n_rows = inputs.shape[0]
-
-    def encode(rows: np.ndarray, noise: float) -> tuple[torch.Tensor, sparse.csr_matrix]:
-        batch = inputs[rows].tocoo()
-        values = torch.from_numpy(batch.data)
-        if noise > 0:
-            values = values * (torch.rand(values.shape) >= noise)
-        index = torch.from_numpy(np.vstack([batch.row, batch.col]).astype(np.int64))
-        sparse_rows = torch.sparse_coo_tensor(index, values, batch.shape,
-                                              check_invariants=False).to(device)
-        hidden = torch.sparse.mm(sparse_rows, first.weight.T) + first.bias
-        return encoder(hidden), batch
-
-    losses: list[float] = []
-    steps = -(-n_rows // settings.batch_size)
-    with ctx.progress("embedding", settings.epochs * steps) as task:
-        for epoch in range(settings.epochs):
-            order = epoch_order(n_rows, settings.seed, epoch)
-            total = 0.0
-            for lo in range(0, n_rows, settings.batch_size):
-                rows = order[lo:lo + settings.batch_size]
-                codes, batch = encode(rows, settings.noise)
-                clean = torch.from_numpy(batch.toarray()).to(device)
-                loss = ((decoder(codes) - clean) ** 2).sum(dim=1).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(rows)
-                task.advance(1, epoch=epoch + 1, loss=total / (lo + len(rows)))
-            losses.append(total / max(n_rows, 1))
-            if not np.isfinite(losses[-1]):
-                raise ConfigError("the autoencoder diverged (loss is NaN); lower its lr")
-            ctx.log(f"epoch {epoch + 1}/{settings.epochs}  loss {losses[-1]:.5f}")
+    outcome = Trainer(net, train, ctx, device).fit(n_rows, batch_loss)
     codes = np.zeros((n_rows, settings.dim), dtype=np.float32)
     with torch.inference_mode():
         for lo in range(0, n_rows, 4096):
             rows = np.arange(lo, min(lo + 4096, n_rows))
-            codes[rows] = encode(rows, 0.0)[0].float().cpu().numpy()
+            codes[rows] = net.encode(rows, 0.0)[0].float().cpu().numpy()
+    losses = [row["train_loss"] for row in outcome.history]
     # Remove the direction every product shares, so cosine similarity compares what tells
     # products apart.
     return codes - codes.mean(axis=0, keepdims=True), losses
