@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from basketcli.cli.options import (
-    ConfigOpt,
     DeviceOpt,
     JsonOpt,
-    SetOpt,
     SizingOpt,
     ThresholdOpt,
     data_options,
     data_spec,
-    model_settings,
+    settings_options,
 )
 from basketcli.cli.ui import console, emit_json, progress_bars
 
@@ -25,17 +23,18 @@ if TYPE_CHECKING:
 
 
 @data_options
+@settings_options
 def evaluate_command(
     run_dir: Annotated[Path | None, typer.Argument(
         help="a run directory made by 'basket train'")] = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="fit this model now and evaluate it")] = None,
-    set_: SetOpt = None, config: ConfigOpt = None, threshold: ThresholdOpt = 0.5,
+    threshold: ThresholdOpt = 0.5,
     sizing: SizingOpt = None, device: DeviceOpt = "auto",
     importance: Annotated[bool, typer.Option(
         "--importance", help="also print the model's top features (models that have them)",
     )] = False,
-    json_out: JsonOpt = False, *, spec: DataSpec,
+    json_out: JsonOpt = False, *, spec: DataSpec, settings: dict[str, Any],
 ) -> None:
     """Print a model's metrics on the test targets (fit now with --model, or a saved RUN_DIR)."""
     from basketcli.errors import ConfigError
@@ -57,7 +56,7 @@ def evaluate_command(
                                                 sizing=rule, ctx=ctx, from_run=True)
         else:
             result, fitted = evaluate(
-                model, spec, model_settings(set_, config), threshold=threshold, sizing=rule,
+                model, spec, settings, threshold=threshold, sizing=rule,
                 ctx=ctx)
     top_features = None
     if importance:

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from basketcli.cli.options import (
-    ConfigOpt,
     DeviceOpt,
     ForceOpt,
     JsonOpt,
     ModelOpt,
     ResumeOpt,
-    SetOpt,
     data_options,
-    model_settings,
+    settings_options,
 )
 from basketcli.cli.ui import console, emit_json, progress_bars, warn
 
@@ -25,6 +23,7 @@ if TYPE_CHECKING:
 
 
 @data_options
+@settings_options
 def grid_command(
     model: ModelOpt,
     param: Annotated[list[str], typer.Option(
@@ -44,8 +43,8 @@ def grid_command(
         "--out", help="folder for runs/, grid.csv, grid.json, heatmap.png "
         "(default: grids/MODEL)")] = None,
     resume: ResumeOpt = False, force: ForceOpt = False,
-    set_: SetOpt = None, config: ConfigOpt = None, device: DeviceOpt = "auto",
-    json_out: JsonOpt = False, *, spec: DataSpec,
+    device: DeviceOpt = "auto",
+    json_out: JsonOpt = False, *, spec: DataSpec, settings: dict[str, Any],
 ) -> None:
     """Fit MODEL for every --param combination, score thresholds post hoc, test the best once.
 
@@ -61,7 +60,7 @@ def grid_command(
     with progress_bars(not json_out) as progress:
         result = grid(
             model, params, spec, out or Path("grids") / model,
-            fixed=model_settings(set_, config), thresholds=thresholds, sizings=sizings,
+            fixed=settings, thresholds=thresholds, sizings=sizings,
             sort=sort, jobs=jobs, resume=resume, force=force, device=device,
             progress=progress)
     for note in result.notes:

@@ -1,7 +1,8 @@
 """Options shared by several commands, each declared once.
 
-The data options come as one group: ``@data_options`` gives a command every one of them and
-hands the command a validated DataSpec (its ``spec`` parameter) instead of nine values.
+Options that belong together come as a group: ``@data_options`` gives a command the nine data
+options and hands it one validated DataSpec (its ``spec`` parameter); ``@settings_options``
+gives it --set and --config and hands it the model settings (``settings``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from basketcli.data.source import DataSpec
 
 DATA_PANEL = "Data"
+SETTINGS_PANEL = "Model settings"
 
 # name -> (annotation, default) of each data option, in the order --help lists them.
 DATA_OPTIONS: dict[str, tuple[Any, Any]] = {
@@ -51,13 +53,18 @@ DATA_OPTIONS: dict[str, tuple[Any, Any]] = {
         rich_help_panel=DATA_PANEL)], None),
 }
 
+SETTINGS_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "set_": (Annotated[list[str] | None, typer.Option(
+        "--set", help="model setting key=value (repeatable; see 'basket models --params "
+        "NAME')", rich_help_panel=SETTINGS_PANEL)], None),
+    "config": (Annotated[Path | None, typer.Option(
+        "--config", help="JSON or TOML file of model settings (--set wins over it)",
+        rich_help_panel=SETTINGS_PANEL)], None),
+}
+
 CatalogOpt = DATA_OPTIONS["catalog"][0]
 ModelOpt = Annotated[str, typer.Option(
     "--model", help="registered model name (see 'basket models')")]
-SetOpt = Annotated[list[str] | None, typer.Option(
-    "--set", help="model setting key=value (repeatable; see 'basket models --params NAME')")]
-ConfigOpt = Annotated[Path | None, typer.Option(
-    "--config", help="JSON or TOML file of model settings (--set wins over it)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="replace what --out already holds")]
 ResumeOpt = Annotated[bool, typer.Option(
@@ -70,26 +77,41 @@ SizingOpt = Annotated[str | None, typer.Option(
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda (torch models)")]
 
 
-def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give ``command`` the shared data options; it receives them as one DataSpec, ``spec``."""
-    own = inspect.signature(command)
-    # The command's own annotations are text (postponed evaluation); its ``spec`` is replaced.
-    parameters = [p.replace(annotation=eval(p.annotation, command.__globals__))  # noqa: S307
-                  if isinstance(p.annotation, str) else p
-                  for name, p in own.parameters.items() if name != "spec"]
-    parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                     annotation=annotation)
-                   for name, (annotation, default) in DATA_OPTIONS.items()]
+def option_group(options: dict[str, tuple[Any, Any]], combine: Callable[..., Any], into: str):
+    """A decorator giving a command ``options`` (name -> (annotation, default)); the command
+    receives ``combine(**their values)`` as its parameter ``into`` instead."""
 
-    @functools.wraps(command)
-    def with_spec(*args: Any, **kwargs: Any) -> Any:
-        values = {name: kwargs.pop(name) for name in DATA_OPTIONS}
-        return command(*args, spec=data_spec(**values), **kwargs)
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        own = inspect.signature(command)
+        parameters = [_evaluated(p, command.__globals__)
+                      for name, p in own.parameters.items() if name != into]
+        parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                         annotation=annotation)
+                       for name, (annotation, default) in options.items()]
 
-    # Typer reads the parameters from the signature and their types from the annotations.
-    with_spec.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
-    with_spec.__annotations__ = {p.name: p.annotation for p in parameters}
-    return with_spec
+        @functools.wraps(command)
+        def combined(*args: Any, **kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name) for name in options}
+            return command(*args, **{into: combine(**values)}, **kwargs)
+
+        # Typer reads the parameters from the signature and their types from the annotations.
+        combined.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
+        combined.__annotations__ = {p.name: p.annotation for p in parameters}
+        return combined
+
+    return decorate
+
+
+def _evaluated(parameter: inspect.Parameter, namespace: dict[str, Any]) -> inspect.Parameter:
+    """The parameter with its annotation evaluated (command modules postpone evaluation).
+    Names only imported for type checkers stay text: they are the parameters that another
+    group replaces (``spec: DataSpec``)."""
+    if not isinstance(parameter.annotation, str):
+        return parameter
+    try:
+        return parameter.replace(annotation=eval(parameter.annotation, namespace))  # noqa: S307
+    except NameError:
+        return parameter
 
 
 def data_spec(
@@ -109,9 +131,14 @@ def data_spec(
     )
 
 
-def model_settings(sets: list[str] | None, config: Path | None) -> dict[str, Any]:
+def model_settings(set_: list[str] | None = None, config: Path | None = None) -> dict[str, Any]:
+    """The settings of --config, updated by those of --set."""
     from basketcli.settings import parse_assignments, read_config_file
 
     values = read_config_file(config) if config else {}
-    values.update(parse_assignments(sets or []))
+    values.update(parse_assignments(set_ or []))
     return values
+
+
+data_options = option_group(DATA_OPTIONS, data_spec, "spec")
+settings_options = option_group(SETTINGS_OPTIONS, model_settings, "settings")

@@ -5,20 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from basketcli.cli.options import (
-    ConfigOpt,
     DeviceOpt,
     ForceOpt,
     JsonOpt,
     ModelOpt,
     ResumeOpt,
-    SetOpt,
     data_options,
-    model_settings,
+    settings_options,
 )
 from basketcli.cli.ui import (
     EXIT_BAD_INPUT,
@@ -34,11 +32,12 @@ if TYPE_CHECKING:
 
 
 @data_options
+@settings_options
 def train_command(
     model: ModelOpt,
     out: Annotated[Path | None, typer.Option(
         "--out", help="run directory to write (default: runs/MODEL)")] = None,
-    set_: SetOpt = None, config: ConfigOpt = None, device: DeviceOpt = "auto",
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
     resume: ResumeOpt = False,
     threads: Annotated[int | None, typer.Option(
@@ -50,7 +49,7 @@ def train_command(
     dask_scheduler: Annotated[str | None, typer.Option(
         "--dask-scheduler", metavar="ADDRESS", help="train xgboost on the Dask cluster whose "
         "scheduler is at ADDRESS (e.g. tcp://host:8786); needs basket's 'dask' extra")] = None,
-    json_out: JsonOpt = False, *, spec: DataSpec,
+    json_out: JsonOpt = False, *, spec: DataSpec, settings: dict[str, Any],
 ) -> None:
     """Fit a model on the training part, report validation metrics, save RUN_DIR.
 
@@ -65,7 +64,6 @@ def train_command(
     out = out or Path("runs") / model
     follower = distributed and launch_rank() != 0  # only rank 0 prints
     with _rank_errors(follower):
-        settings = model_settings(set_, config)
         shows = not json_out and not follower
         try:
             with progress_bars(shows) as progress:
