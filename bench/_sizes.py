@@ -8,8 +8,9 @@ reused (their synth.json records the parameters).
 
 from __future__ import annotations
 
-import os
+import json
 import resource
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,8 +20,19 @@ SEED = 0
 
 
 def default_data_dir() -> Path:
-    root = os.environ.get("BASKET_CACHE_DIR") or Path.home() / ".cache" / "basket"
-    return Path(root) / "bench-data"
+    from basketcli.data.prepare import cache_dir
+
+    return cache_dir() / "bench-data"
+
+
+def run_child(script: str, args: list[str], label: str) -> dict:
+    """``python SCRIPT ARGS`` in its own process (so that its peak memory is its own); the
+    JSON object it prints last."""
+    done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{label} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def data_source(size: str, users: int | None, data_dir: Path) -> str:

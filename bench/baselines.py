@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _sizes import SIZES, data_source, default_data_dir, gib, peak_rss_bytes  # noqa: E402
+from _sizes import SIZES, data_source, default_data_dir, gib, peak_rss_bytes, run_child  # noqa: E402
 
 SECONDS_TARGET = 300.0
 PEAK_TARGET_GIB = 8.0
@@ -81,14 +80,8 @@ def warm_cache(source: str) -> None:
 
 
 def worker(name: str, source: str, metrics: bool, sets: list[str]) -> dict:
-    command = [sys.executable, __file__, "--worker", name, "--source", source,
-               "--metrics" if metrics else "--no-metrics"]
-    for item in sets:
-        command += ["--set", item]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    args = ["--worker", name, "--source", source, "--metrics" if metrics else "--no-metrics"]
+    return run_child(__file__, [*args, *(a for item in sets for a in ("--set", item))], name)
 
 
 def run_worker(name: str, source: str, metrics: bool, sets: dict[str, dict[str, str]]) -> dict:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _sizes import SIZES, data_source, default_data_dir, gib, peak_rss_bytes  # noqa: E402
+from _sizes import SIZES, data_source, default_data_dir, gib, peak_rss_bytes, run_child  # noqa: E402
 
 RATIO_TARGET = 3.0
 PEAK_TARGET_GIB = 6.0
@@ -71,11 +70,8 @@ def csv_files(source: str) -> list[Path]:
 
 
 def worker(kind: str, source: str, cache: str) -> dict:
-    command = [sys.executable, __file__, "--worker", kind, "--source", source, "--cache", cache]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{kind} step failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(__file__, ["--worker", kind, "--source", source, "--cache", cache],
+                     f"{kind} step")
 
 
 def run_worker(kind: str, source: str, cache: str) -> dict:
