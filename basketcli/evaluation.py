@@ -40,6 +40,9 @@ class Evaluation:
     sizing_label: str
     score_seconds: float
     n_users: int
+    # Each per-customer metric (NaN where undefined), and f1_micro's per-customer counts
+    # (_tp, _fp, _fn), for intervals and paired comparisons (basketcli.stats).
+    per_user: dict[str, np.ndarray]
 
 
 def presence_mask(data: BasketData) -> np.ndarray:
@@ -107,7 +110,9 @@ def evaluate_model(
     for variant, rule, acc in zip(variants, rules, tally.variants, strict=True):
         metrics = {**shared, **acc.result()}
         ordered = {k: metrics[k] for k in _ordered_keys(metrics)}
-        results.append(Evaluation(ordered, variant, rule.label(), seconds, eval_set.n_users))
+        per_user = {**tally.ranking.values(), **acc.values()}
+        results.append(Evaluation(ordered, variant, rule.label(), seconds, eval_set.n_users,
+                                  per_user))
     return results
 
 
@@ -143,9 +148,23 @@ def _tally(
                 scores >= variant.threshold if model.gives_probabilities
                 else _basket(scores, ranked, RANKING_BASKET)
             )
-            acc.counts.add(predicted, target)
-            acc.add_per_user({"basket_f1": set_f1(_basket(scores, ranked, rule), target)})
+            acc.add_per_user({**acc.counts.add(predicted, target),
+                              "basket_f1": set_f1(_basket(scores, ranked, rule), target)})
     return tally
+
+
+def target_repeat_share(eval_set: EvalSet) -> float:
+    """The share of each customer's target products bought before, averaged over customers
+    (the "repeat ratio" of the targets: 1.0 means nothing new is ever bought)."""
+    history, target = eval_set.history, eval_set.target
+    n_items = history.n_items
+    seen = np.unique(history.line_user().astype(np.int64) * n_items + history.items)
+    wanted = target.line_user().astype(np.int64) * n_items + target.items
+    repeat = np.isin(wanted, seen, assume_unique=False).astype(np.float64)
+    users = target.line_user()
+    sizes = np.bincount(users, minlength=target.n_users)
+    shares = np.bincount(users, weights=repeat, minlength=target.n_users) / np.maximum(sizes, 1)
+    return float(shares[sizes > 0].mean()) if (sizes > 0).any() else 0.0
 
 
 def rank_share(n_users: int, batch_size: int, rank: int, size: int) -> range:

@@ -18,6 +18,7 @@ METRIC_KEYS: tuple[str, ...] = (
     *(f"{m}@{k}" for k in K_VALUES for m in RANKING_METRICS),
     f"recall@{SPLIT_K}_repeat",
     f"recall@{SPLIT_K}_explore",
+    f"repeat_share@{SPLIT_K}",
     "f1_micro",
     "f1_macro",
     "basket_f1",
@@ -25,8 +26,10 @@ METRIC_KEYS: tuple[str, ...] = (
 # What a table shows by default, in this order.
 HEADLINE_KEYS: tuple[str, ...] = (
     "recall@10", "ndcg@10", "phr@10", "precision@10", "recall@20", "ndcg@20",
-    "recall@10_repeat", "recall@10_explore", "f1_micro", "basket_f1",
+    "recall@10_repeat", "recall@10_explore", "repeat_share@10", "f1_micro", "basket_f1",
 )
+# The metrics a comparison tests against the reference (paired bootstrap).
+COMPARED_KEYS: tuple[str, ...] = ("recall@10", "ndcg@10")
 
 
 def top_k(scores: np.ndarray, k: int, group: int = 64) -> np.ndarray:
@@ -107,7 +110,9 @@ def ranking_metrics(
     ranked: (n, >= max K) item indices, best first. target: (n, I) bool, the true basket.
     history: (n, I) bool, items the user bought before (for the repeat/explore split).
     Repeat (explore) recall is NaN for users whose target holds no repeat (new) item; such
-    users are left out of its average.
+    users are left out of its average. ``repeat_share@10`` is the share of the top 10 that the
+    user bought before (1.0: the model only repeats). Recall@K divides by the size of the
+    target, as the field does: a perfect ranking of a 15-product basket has recall@10 2/3.
     """
     hits = np.take_along_axis(target, ranked, axis=1)
     n_true = true_counts(target, 1).astype(np.float64)
@@ -138,6 +143,7 @@ def ranking_metrics(
             out[f"recall@{SPLIT_K}_{name}"] = np.where(
                 n_wanted > 0, n_hit / np.maximum(n_wanted, 1.0), np.nan
             )
+        out[f"repeat_share@{SPLIT_K}"] = ranked_history.mean(axis=1)
     return out
 
 
@@ -156,6 +162,13 @@ def true_counts(mask: np.ndarray, axis: int) -> np.ndarray:
     return np.add.reduce(mask.view(np.uint8), axis=axis, dtype=np.int64 if wide else np.int32)
 
 
+def f1_from_counts(tp: float | np.ndarray, fp: float | np.ndarray, fn: float | np.ndarray):
+    """F1 of summed true positives, false positives and false negatives (0 where all are 0)."""
+    tp, denom = np.asarray(tp, dtype=np.float64), np.asarray(2 * tp + fp + fn, dtype=np.float64)
+    out = np.divide(2 * tp, denom, out=np.zeros_like(denom), where=denom > 0)
+    return float(out) if out.ndim == 0 else out
+
+
 @dataclass
 class ProductCounts:
     """Per-product true/false positives and false negatives, summed over batches."""
@@ -170,11 +183,16 @@ class ProductCounts:
         self.fp = np.zeros(self.n_items, dtype=np.int64)
         self.fn = np.zeros(self.n_items, dtype=np.int64)
 
-    def add(self, predicted: np.ndarray, target: np.ndarray) -> None:
-        tp = true_counts(predicted & target, 0)
+    def add(self, predicted: np.ndarray, target: np.ndarray) -> dict[str, np.ndarray]:
+        """Add a batch; returns its per-user counts (f1_micro is their ratio of sums)."""
+        both = predicted & target
+        tp = true_counts(both, 0)
         self.tp += tp
         self.fp += true_counts(predicted, 0) - tp
         self.fn += true_counts(target, 0) - tp
+        user_tp = true_counts(both, 1)
+        return {"_tp": user_tp, "_fp": true_counts(predicted, 1) - user_tp,
+                "_fn": true_counts(target, 1) - user_tp}
 
     def absorb(self, other: ProductCounts) -> None:
         self.tp += other.tp
@@ -182,8 +200,7 @@ class ProductCounts:
         self.fn += other.fn
 
     def f1_micro(self) -> float:
-        tp, fp, fn = self.tp.sum(), self.fp.sum(), self.fn.sum()
-        return float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else 0.0
+        return f1_from_counts(self.tp.sum(), self.fp.sum(), self.fn.sum())
 
     def f1_macro(self) -> float:
         """Mean F1 over products present in a target or a prediction (others are undefined)."""
@@ -211,10 +228,15 @@ class MetricAccumulator:
             self.per_user.setdefault(key, []).extend(parts)
         self.counts.absorb(later.counts)
 
+    def values(self) -> dict[str, np.ndarray]:
+        """Each per-user metric over every user added, in order (NaN: undefined for a user)."""
+        return {key: np.concatenate(parts) for key, parts in self.per_user.items()}
+
     def result(self) -> dict[str, float]:
         out: dict[str, float] = {}
-        for key, parts in self.per_user.items():
-            values = np.concatenate(parts)
+        for key, values in self.values().items():
+            if key.startswith("_"):
+                continue  # per-user parts of a corpus-level metric (f1_micro's counts)
             defined = values[~np.isnan(values)]
             out[key] = float(defined.mean()) if len(defined) else 0.0
         out["f1_micro"] = self.counts.f1_micro()

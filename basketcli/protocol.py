@@ -95,6 +95,9 @@ class BasketModel(ABC):
     gives_probabilities: ClassVar[bool] = False
     # How many of a customer's most recent orders the model reads (None: all of them).
     reads_last_orders: ClassVar[int | None] = None
+    # A reference baseline of the field (popularity, personal frequency, neighbours): every
+    # comparison tests the other models against the best of these in the run.
+    reference: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()

@@ -1,23 +1,36 @@
-"""Results -> Rich tables, CSV text and figures. Builds renderables and files, never prints.
-One table style. Imports nothing heavy at module level (`basket models` uses it)."""
+"""Results -> Rich tables, CSV and Markdown text, and figures. Builds them, never prints.
+
+One table style (``new_table``). Tables of numbers fit the width they are given: when their
+columns do not fit, they are cut into several stacked tables that repeat the label columns, so
+every number shows in full in an 80-column terminal or a piped file, and no column may cut a
+number (``overflow="fold"``). Imports nothing heavy at module level (`basket models` uses it).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import RenderableType
+from rich.console import Console, RenderableType
 from rich.table import Table
 
 BEST_STYLE = "bold green"
 LOWER_IS_BETTER = ("seconds",)
+MEASURE_WIDTH = 100_000  # a console wide enough to measure a table's natural width
 
 
 def new_table(title: str | None = None) -> Table:
     """The one table style every command uses."""
     return Table(title=title, header_style="bold cyan", title_style="bold", show_lines=False)
+
+
+def add_columns(table: Table, names: Sequence[str], right: Sequence[str] = ()) -> None:
+    """Columns that wrap or fold their text rather than cut it; ``right``: right-justified."""
+    for name in names:
+        table.add_column(name, justify="right" if name in right else "left", overflow="fold")
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -28,6 +41,27 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def table_width(table: Table) -> int:
+    """The width ``table`` takes when nothing limits it."""
+    return Console(width=MEASURE_WIDTH, file=io.StringIO()).measure(table).maximum
+
+
+def fit_width(build: Callable[[list[str]], Table], columns: Sequence[str],
+              width: int | None) -> list[Table]:
+    """``build(columns)`` as one table, or as several stacked tables of consecutive columns,
+    each at most ``width`` wide (None: one table)."""
+    if width is None or not columns:
+        return [build(list(columns))]
+    tables, chunk = [], []
+    for column in columns:
+        if chunk and table_width(build([*chunk, column])) > width:
+            tables.append(build(chunk))
+            chunk = []
+        chunk.append(column)
+    tables.append(build(chunk))
+    return tables
+
+
 def _best(values: list[float | None], higher: bool) -> float | None:
     present = [v for v in values if v is not None]
     if len(present) < 2:
@@ -35,51 +69,224 @@ def _best(values: list[float | None], higher: bool) -> float | None:
     return max(present) if higher else min(present)
 
 
-def metrics_table(
-    rows: list[dict[str, Any]], title: str | None = None, keys: tuple[str, ...] | None = None,
-    label_columns: tuple[str, ...] = ("model",), extra_columns: tuple[str, ...] = (),
-    highlight_row: int | None = None,
-) -> Table:
-    """One row per result: label columns, metric columns (best highlighted), extra columns."""
+def metrics_tables(
+    rows: list[dict[str, Any]], title: str | None = None, keys: Sequence[str] | None = None,
+    label_columns: Sequence[str] = ("model",), extra_columns: Sequence[str] = (),
+    highlight_row: int | None = None, width: int | None = None,
+    intervals: Sequence[dict[str, tuple[float, float]]] | None = None,
+) -> list[Table]:
+    """One row per result: label columns, metric columns (best highlighted; with
+    ``intervals``, each value followed by half its 95% interval), extra columns; stacked into
+    several tables when they do not fit ``width``."""
     if keys is None:  # imported here: listing models must not import numpy (basketcli.metrics)
         from basketcli.metrics import HEADLINE_KEYS
 
         keys = HEADLINE_KEYS
-    table = new_table(title)
-    for col in label_columns:
-        table.add_column(col, no_wrap=True)
-    for key in keys:
-        table.add_column(key, justify="right")
-    for col in extra_columns:
-        table.add_column(col, justify="right")
-    best = {
-        col: _best([r.get(col) for r in rows], higher=not col.endswith(LOWER_IS_BETTER))
-        for col in (*keys, *extra_columns)
-    }
-    for i, row in enumerate(rows):
-        cells = [fmt(row.get(col)) for col in label_columns]
-        for col in (*keys, *extra_columns):
-            value = row.get(col)
-            text = fmt(value, 2 if col.endswith("seconds") else 4)
-            if value is not None and value == best[col]:
-                text = f"[{BEST_STYLE}]{text}[/]"
-            cells.append(text)
-        table.add_row(*cells, style="on grey23" if i == highlight_row else None)
+    columns = [*keys, *extra_columns]
+    best = {col: _best([r.get(col) for r in rows], higher=not col.endswith(LOWER_IS_BETTER))
+            for col in columns}
+
+    def cell(i: int, col: str) -> str:
+        value = rows[i].get(col)
+        text = fmt(value, 2 if col.endswith("seconds") else 4)
+        bounds = intervals[i].get(col) if intervals else None
+        if bounds is not None and value is not None:
+            text += f"\n±{(bounds[1] - bounds[0]) / 2:.4f}"
+        if value is not None and value == best[col]:
+            text = f"[{BEST_STYLE}]{text}[/]"
+        return text
+
+    def build(chunk: list[str]) -> Table:
+        table = new_table(title)
+        add_columns(table, [*label_columns, *chunk], right=chunk)
+        for i, row in enumerate(rows):
+            table.add_row(*(fmt(row.get(c)) for c in label_columns),
+                          *(cell(i, c) for c in chunk),
+                          style="on grey23" if i == highlight_row else None)
+        return table
+
+    tables = fit_width(build, columns, width)
+    for table in tables[1:]:
+        table.title = None  # the first table carries the title
+    return tables
+
+
+# --- compare and evaluate ----------------------------------------------------------------------
+def model_label(model: Any) -> str:
+    return model.name if model.source == model.name else f"{model.name} ({model.source})"
+
+
+def compare_report(result: Any, keys: Sequence[str] | None = None,
+                   width: int | None = None) -> list[RenderableType]:
+    """What `basket compare` and `basket evaluate` show of a CompareResult: the metrics (with
+    95% intervals when bootstrapped), the spread over seeds, the comparisons with the best
+    reference, and a legend."""
+    data = result.data
+    repeat = data.get("target_repeat_share")
+    title = (f"{data['source']}: {data['users']:,} customers, {data['items']:,} products, test "
+             "targets" + (f" ({repeat:.0%} of their products bought before)"
+                          if repeat is not None else ""))
+    rows = [{"model": model_label(m), **m.metrics, "sizing": m.sizing,
+             "fit seconds": m.fit_seconds, "score seconds": m.score_seconds}
+            for m in result.models]
+    bootstrapped = bool(result.bootstrap)
+    parts: list[RenderableType] = [*metrics_tables(
+        rows, title, keys, extra_columns=("sizing", "fit seconds", "score seconds"),
+        width=width, intervals=[m.intervals for m in result.models] if bootstrapped else None)]
+    seeded = [m for m in result.models if m.seeds > 1]
+    if seeded:
+        spread = [{"model": model_label(m), **m.seed_spread} for m in seeded]
+        parts += metrics_tables(spread, f"standard deviation over {seeded[0].seeds} seeds",
+                                keys, width=width)
+    compared = list(dict.fromkeys(k for m in result.models for k in m.versus))
+    if compared:
+        parts += fit_width(lambda chunk: _versus_table(result.models, chunk), compared, width)
+    if bootstrapped:
+        parts.append(
+            f"±: half the 95% interval over customers ({result.bootstrap['resamples']:,} "
+            "bootstrap resamples). Versus: the model minus the best reference baseline of the "
+            "run on that metric, paired over the same resamples; verdicts are Holm-adjusted "
+            "over the models compared, so read them, not the plain intervals, when many models "
+            "are compared.")
+    return parts
+
+
+def _versus_table(models: list[Any], keys: list[str]) -> Table:
+    """Each model minus the best reference on each compared metric: the difference, its
+    paired 95% interval and the verdict."""
+    references = sorted({v.reference for m in models for v in m.versus.values()})
+    table = new_table(f"against the best reference ({', '.join(references)}), test targets")
+    add_columns(table, ["model", *keys], right=keys)
+    for model in models:
+        cells = []
+        for key in keys:
+            v = model.versus.get(key)
+            if v is None:
+                cells.append("reference")
+                continue
+            style = {"better": "green", "worse": "red"}.get(v.verdict)
+            verdict = f"[{style}]{v.verdict}[/]" if style else v.verdict
+            cells.append(f"{v.difference:+.4f} [{v.low:+.4f}, {v.high:+.4f}]\n{verdict}")
+        table.add_row(model_label(model), *cells)
     return table
 
 
-def compare_table(result: Any) -> Table:
-    rows = [
-        {"model": m.name if m.source == m.name else f"{m.name} ({m.source})",
-         "sizing": m.sizing, **m.metrics,
-         "fit seconds": m.fit_seconds, "score seconds": m.score_seconds}
-        for m in result.models
-    ]
-    data = result.data
-    title = (f"{data['source']}: {data['users']} customers, {data['items']} products "
-             "(test targets)")
-    return metrics_table(rows, title, label_columns=("model", "sizing"),
-                         extra_columns=("fit seconds", "score seconds"))
+def result_records(result: Any, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """One flat record per model of a CompareResult (for CSV and Markdown): every metric of
+    ``keys`` with its interval and seed spread, the comparisons, the timings."""
+    from basketcli.metrics import METRIC_KEYS
+
+    keys = list(keys or METRIC_KEYS)
+    records = []
+    for m in result.models:
+        record: dict[str, Any] = {"model": m.name, "source": m.source, "sizing": m.sizing,
+                                  "seeds": m.seeds}
+        for key in keys:
+            record[key] = m.metrics.get(key)
+            if result.bootstrap:
+                low, high = m.intervals.get(key, (None, None))
+                record[f"{key} low"], record[f"{key} high"] = low, high
+            if m.seed_spread:
+                record[f"{key} seed sd"] = m.seed_spread.get(key)
+        for key, v in m.versus.items():
+            record.update({f"{key} vs reference": v.reference, f"{key} difference": v.difference,
+                           f"{key} difference low": v.low, f"{key} difference high": v.high,
+                           f"{key} p": v.p_value, f"{key} verdict": v.verdict})
+        record.update({"fit seconds": m.fit_seconds, "score seconds": m.score_seconds})
+        records.append(record)
+    return records
+
+
+def records_markdown(records: list[dict[str, Any]]) -> str:
+    """Records as a GitHub-flavoured Markdown table (numbers to 4 decimals)."""
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for record in records:
+        lines.append("| " + " | ".join(fmt(record.get(c)) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# --- the other commands' tables ---------------------------------------------------------------
+def field_table(title: str, fields: dict[str, Any], digits: int = 4) -> Table:
+    """A two-column table of named values."""
+    table = new_table(title)
+    add_columns(table, ["field", "value"], right=["value"])
+    for key, value in fields.items():
+        table.add_row(key, fmt(value, digits))
+    return table
+
+
+def distributions_table(distributions: dict[str, dict[str, float]],
+                        width: int | None = None) -> list[Table]:
+    """Quantities (rows) by summary statistic (columns: mean, min, p10, median, p90, max)."""
+    columns = ["mean", "min", "p10", "median", "p90", "max"]
+
+    def build(chunk: list[str]) -> Table:
+        table = new_table("distributions")
+        add_columns(table, ["quantity", *chunk], right=chunk)
+        for name, dist in distributions.items():
+            table.add_row(name, *(f"{dist[c]:.2f}" for c in chunk))
+        return table
+
+    return fit_width(build, columns, width)
+
+
+def neighbours_table(result: Any) -> Table:
+    """`basket embed --neighbors`: the nearest products by cosine."""
+    table = new_table(f"nearest to {result.query_name or result.query_id} (cosine)")
+    add_columns(table, ["product_id", "name", "similarity"], right=["product_id", "similarity"])
+    for n in result.neighbors:
+        table.add_row(str(n.product_id), n.name or "-", fmt(n.similarity))
+    return table
+
+
+def importance_table(gains: dict[str, float]) -> Table:
+    table = new_table("feature importance (gain)")
+    add_columns(table, ["feature", "gain"], right=["gain"])
+    for name, gain in gains.items():
+        table.add_row(name, f"{gain:.2f}")
+    return table
+
+
+MODEL_COLUMNS = ("name", "summary", "distribution", "version", "status")
+
+
+def models_table(listing: list[dict[str, str]]) -> Table:
+    """`basket models`; unavailable models in red."""
+    table = new_table("installed models")
+    add_columns(table, MODEL_COLUMNS)
+    for row in listing:
+        style = "red" if row["status"] == "unavailable" else None
+        table.add_row(*(str(row[c]) for c in MODEL_COLUMNS), style=style)
+    return table
+
+
+def params_table(model: str, rows: list[dict[str, str]]) -> Table:
+    """`basket models --params NAME`: each hyperparameter's type, default and description."""
+    table = new_table(f"{model} hyperparameters (set with --set key=value)")
+    columns = ("name", "type", "default", "description")
+    add_columns(table, columns)
+    for row in rows:
+        table.add_row(*(row[c] for c in columns))
+    return table
+
+
+def basket_table(prediction: Any, probabilistic: bool) -> Table:
+    """`basket predict`: one customer's predicted basket, best product first."""
+    who = "customer" if prediction.id is None else f"customer {prediction.id}"
+    table = new_table(f"{who}: next basket ({prediction.size_rule})")
+    score = "probability" if probabilistic else "score"
+    add_columns(table, ["rank", "product", "product id", score, "history"],
+                right=["rank", "product id", score])
+    for rank, item in enumerate(prediction.basket, start=1):
+        table.add_row(str(rank), item.name or "-", str(item.product_id), f"{item.score:.4f}",
+                      "bought before" if item.bought_before else "[bold]new[/]")
+    if prediction.truncated:
+        table.caption = (f"the model reads the last {prediction.orders_used} orders: used "
+                         f"{prediction.orders_used} of {prediction.orders_given}")
+    elif not prediction.basket:
+        table.caption = "no product reaches the threshold"
+    return table
 
 
 # --- grid --------------------------------------------------------------------------------------
@@ -94,7 +301,7 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def grid_report(result: Any) -> list[RenderableType]:
+def grid_report(result: Any, width: int | None = None) -> list[RenderableType]:
     """What `basket grid` shows of a GridResult: the validation rows (best first), the best
     setting on the test targets, the heat map (or where its PNG is) and where it all is."""
     keys = GRID_KEYS if result.sort in GRID_KEYS else (*GRID_KEYS, result.sort)
@@ -105,11 +312,12 @@ def grid_report(result: Any) -> list[RenderableType]:
 
     fitted = f"{result.runs_fitted} of {result.runs_total} runs fitted now"
     parts: list[RenderableType] = [
-        metrics_table([labelled(row) for row in result.rows],
-                      f"grid {result.model}: validation metrics sorted by {result.sort} "
-                      f"({fitted})", keys=keys, label_columns=labels, highlight_row=0),
-        metrics_table([labelled(result.test)], "best setting on the test targets (evaluated "
-                      "once)", keys=keys, label_columns=labels),
+        *metrics_tables([labelled(row) for row in result.rows],
+                        f"grid {result.model}: validation metrics sorted by {result.sort} "
+                        f"({fitted})", keys=keys, label_columns=labels, highlight_row=0,
+                        width=width),
+        *metrics_tables([labelled(result.test)], "best setting on the test targets (evaluated "
+                        "once)", keys=keys, label_columns=labels, width=width),
     ]
     if result.heatmap_png:
         parts.append(f"heat map of {result.sort}: {result.heatmap_png}")
@@ -122,9 +330,8 @@ def grid_report(result: Any) -> list[RenderableType]:
 def heat_table(heatmap: Any) -> Table:
     """A grid's HeatMap as a coloured table (when matplotlib is not installed)."""
     table = new_table(f"{heatmap.metric} (validation)")
-    table.add_column(f"{heatmap.row_name} \\ {heatmap.col_name}", no_wrap=True)
-    for label in heatmap.col_labels:
-        table.add_column(label, justify="right")
+    add_columns(table, [f"{heatmap.row_name} \\ {heatmap.col_name}", *heatmap.col_labels],
+                right=heatmap.col_labels)
     present = [v for row in heatmap.values for v in row if v is not None]
     low, high = (min(present), max(present)) if present else (0.0, 0.0)
     for label, values in zip(heatmap.row_labels, heatmap.values, strict=True):
@@ -142,8 +349,10 @@ def heat_table(heatmap: Any) -> Table:
 
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:
+    """Records as CSV text (columns: every key, in first-seen order)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()

@@ -148,6 +148,7 @@ class TifuKNN(BasketModel):
 
     name = "tifuknn"
     Config = TifuKNNConfig
+    reference = True
 
     def __init__(self, config: TifuKNNConfig | None = None) -> None:
         super().__init__(config)

@@ -37,6 +37,8 @@ def last_purchase_rank(histories: BasketData):
 class _PopularityModel(BasketModel):
     """Shared state: product popularity, refreshed from the histories about to be scored."""
 
+    reference = True
+
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__(config)
         self.popularity = np.zeros(0)

@@ -1,4 +1,4 @@
-"""`basket compare`: several models on one split, one table."""
+"""`basket compare`: several models on one split, one table, with intervals and verdicts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from basketcli.cli.options import DeviceOpt, JsonOpt, SizingOpt, ThresholdOpt, data_options
-from basketcli.cli.ui import console, emit_json, progress_bars, warn
+from basketcli.cli.options import (
+    BootstrapOpt,
+    DeviceOpt,
+    FormatOpt,
+    JsonOpt,
+    MetricsOpt,
+    PerCustomerOpt,
+    SizingOpt,
+    ThresholdOpt,
+    data_options,
+    metric_keys,
+    output_format,
+)
+from basketcli.cli.ui import emit_result, progress_bars, warn
 
 if TYPE_CHECKING:
     from basketcli.data.source import DataSpec
@@ -21,16 +33,27 @@ def compare_command(
     threshold: ThresholdOpt = 0.5, sizing: SizingOpt = None, device: DeviceOpt = "auto",
     no_reference: Annotated[bool, typer.Option(
         "--no-reference", help="leave out the G-TopFreq and P-TopFreq reference rows")] = False,
-    json_out: JsonOpt = False, *, spec: DataSpec,
+    reference: Annotated[str | None, typer.Option(
+        "--reference", help="compare every model with this one (default: the best reference "
+        "baseline of the run, per metric)")] = None,
+    seeds: Annotated[int, typer.Option(
+        "--seeds", min=1, help="fit each learned model with this many seeds (0..N-1); rows "
+        "show the mean, and the spread over seeds is shown beside the intervals")] = 1,
+    bootstrap: BootstrapOpt = 1000, per_customer: PerCustomerOpt = None,
+    metrics: MetricsOpt = None, fmt: FormatOpt = "table", json_out: JsonOpt = False,
+    *, spec: DataSpec,
 ) -> None:
-    """Fit and evaluate several models on one split; print one table (best values highlighted)."""
+    """Fit and evaluate several models on one split: metrics with 95% intervals, and whether
+    each model beats the best reference baseline (paired bootstrap, Holm-adjusted)."""
     from basketcli import registry
     from basketcli.errors import ConfigError
     from basketcli.protocol import FitContext
-    from basketcli.render import compare_table
+    from basketcli.render import compare_report, result_records
     from basketcli.sizing import parse_sizing
     from basketcli.workflows.evaluate import compare
 
+    fmt = output_format(fmt, json_out)
+    keys = metric_keys(metrics)
     if models is None:
         targets = [name for name in registry.list_models() if _available(name)]
     else:
@@ -38,14 +61,13 @@ def compare_command(
         if not targets:
             raise ConfigError("--models: give at least one model name")
     rule = parse_sizing(sizing) if sizing else None
-    with progress_bars(not json_out) as progress:
+    with progress_bars(fmt == "table") as progress:
         result = compare(
             targets, spec, reference=not no_reference, threshold=threshold, sizing=rule,
-            ctx=FitContext(progress=progress, device=device))
-    if json_out:
-        emit_json(result.model_dump())
-    else:
-        console.print(compare_table(result))
+            ctx=FitContext(progress=progress, device=device), bootstrap=bootstrap,
+            against=reference, seeds=seeds, per_customer=per_customer)
+    emit_result(fmt, result.model_dump(), lambda: result_records(result, keys),
+                lambda width: compare_report(result, keys, width))
 
 
 def _available(name: str) -> bool:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from basketcli.cli.options import ForceOpt, JsonOpt, data_options
-from basketcli.cli.ui import console, emit_json
+from basketcli.cli.ui import console, emit_json, show
 
 if TYPE_CHECKING:
     from basketcli.data.source import DataSpec
@@ -21,7 +21,7 @@ def info_command(*, spec: DataSpec, json_out: JsonOpt = False) -> None:
     """Users, orders, products, basket sizes, orders per user and the repeat ratio."""
     from basketcli.data.info import data_stats
     from basketcli.data.prepare import load_dataset
-    from basketcli.render import fmt, new_table
+    from basketcli.render import distributions_table, field_table
 
     dataset = load_dataset(spec)
     stats = {"source": spec.describe(), "fingerprint": dataset.fingerprint,
@@ -30,21 +30,9 @@ def info_command(*, spec: DataSpec, json_out: JsonOpt = False) -> None:
         emit_json(stats)
         return
     scalars = {k: v for k, v in stats.items() if not isinstance(v, dict)}
-    table = new_table(f"data: {spec.describe()}")
-    table.add_column("field")
-    table.add_column("value", justify="right")
-    for key, value in scalars.items():
-        table.add_row(key, fmt(value))
-    console.print(table)
-    columns = ("mean", "min", "p10", "median", "p90", "max")
-    table = new_table("distributions")
-    table.add_column("quantity")
-    for col in columns:
-        table.add_column(col, justify="right")
-    for key, dist in stats.items():
-        if isinstance(dist, dict):
-            table.add_row(key, *(f"{dist[c]:.2f}" for c in columns))
-    console.print(table)
+    show([field_table(f"data: {spec.describe()}", scalars),
+          *distributions_table({k: v for k, v in stats.items() if isinstance(v, dict)},
+                               console.width)])
 
 
 def synth_command(
@@ -64,7 +52,7 @@ def synth_command(
     orders. Load it with --data OUT; `basket data info --data OUT` shows its statistics.
     """
     from basketcli.data.synth import synthesize
-    from basketcli.render import fmt, new_table
+    from basketcli.render import field_table
 
     started = time.perf_counter()
     summary = synthesize(out, users, products, seed, force=force)
@@ -72,11 +60,6 @@ def synth_command(
     if json_out:
         emit_json(payload)
         return
-    table = new_table(f"synthetic data: {summary.out}")
-    table.add_column("field")
-    table.add_column("value", justify="right")
-    for key, value in payload.items():
-        if key != "out":
-            table.add_row(key, fmt(value, 2))
-    console.print(table)
-    console.print(f"next: basket data info --data {summary.out}", highlight=False)
+    fields = {k: v for k, v in payload.items() if k != "out"}
+    show([field_table(f"synthetic data: {summary.out}", fields, digits=2),
+          f"next: basket data info --data {summary.out}"])

@@ -33,7 +33,7 @@ def embed_command(
     --set embeddings=FILE when training cnngru or attngru."""
     from basketcli.embedding import EmbedSettings
     from basketcli.protocol import FitContext
-    from basketcli.render import fmt, new_table
+    from basketcli.render import neighbours_table
     from basketcli.workflows.embed import embed
 
     settings = EmbedSettings(dim=dim, epochs=epochs, context=context, seed=seed)
@@ -51,10 +51,4 @@ def embed_command(
         f"reconstruction loss {result.loss:.4f} ({result.seconds:.1f} s)", highlight=False,
     )
     if result.query_id is not None:
-        label = result.query_name or str(result.query_id)
-        table = new_table(f"nearest to {label} (cosine)")
-        for column in ("product_id", "name", "similarity"):
-            table.add_column(column, justify="right" if column != "name" else "left")
-        for n in result.neighbors:
-            table.add_row(str(n.product_id), n.name or "-", fmt(n.similarity))
-        console.print(table)
+        console.print(neighbours_table(result))

@@ -8,15 +8,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from basketcli.cli.options import (
+    BootstrapOpt,
     DeviceOpt,
+    FormatOpt,
     JsonOpt,
+    MetricsOpt,
+    PerCustomerOpt,
     SizingOpt,
     ThresholdOpt,
     data_options,
     data_spec,
+    metric_keys,
+    output_format,
     settings_options,
 )
-from basketcli.cli.ui import console, emit_json, progress_bars
+from basketcli.cli.ui import emit_result, progress_bars
 
 if TYPE_CHECKING:
     from basketcli.data.source import DataSpec
@@ -34,46 +40,48 @@ def evaluate_command(
     importance: Annotated[bool, typer.Option(
         "--importance", help="also print the model's top features (models that have them)",
     )] = False,
-    json_out: JsonOpt = False, *, spec: DataSpec, settings: dict[str, Any],
+    bootstrap: BootstrapOpt = 1000, per_customer: PerCustomerOpt = None,
+    metrics: MetricsOpt = None, fmt: FormatOpt = "table", json_out: JsonOpt = False,
+    *, spec: DataSpec, settings: dict[str, Any],
 ) -> None:
     """Print a model's metrics on the test targets (fit now with --model, or a saved RUN_DIR)."""
     from basketcli.errors import ConfigError
     from basketcli.protocol import FitContext
-    from basketcli.render import compare_table, new_table
+    from basketcli.render import (
+        compare_report,
+        importance_table,
+        result_records,
+    )
     from basketcli.sizing import parse_sizing
     from basketcli.workflows.evaluate import evaluate
 
+    fmt = output_format(fmt, json_out)
+    keys = metric_keys(metrics)
     if (run_dir is None) == (model is None):
         raise ConfigError("give either a RUN_DIR or --model NAME")
     rule = parse_sizing(sizing) if sizing else None
-    with progress_bars(not json_out) as progress:
+    common = {"threshold": threshold, "sizing": rule, "bootstrap": bootstrap,
+              "per_customer": per_customer}
+    with progress_bars(fmt == "table") as progress:
         ctx = FitContext(progress=progress, device=device)
         if run_dir is not None:
             # A saved run is scored on the data it was trained on unless data options say
             # otherwise (--max-memory is no data option: it is not part of a spec's dump).
             given = spec if spec.model_dump() != data_spec().model_dump() else None
-            result, fitted = evaluate(str(run_dir), given, threshold=threshold,
-                                                sizing=rule, ctx=ctx, from_run=True)
+            result, fitted = evaluate(str(run_dir), given, ctx=ctx, from_run=True, **common)
         else:
-            result, fitted = evaluate(
-                model, spec, settings, threshold=threshold, sizing=rule,
-                ctx=ctx)
+            result, fitted = evaluate(model, spec, settings, ctx=ctx, **common)
     top_features = None
     if importance:
         if not hasattr(fitted, "feature_importance"):
             raise ConfigError(f"model {fitted.name} has no feature importance")
         top_features = fitted.feature_importance()
-    if json_out:
-        payload = result.model_dump()
-        if top_features is not None:
-            payload["importance"] = top_features
-        emit_json(payload)
-        return
-    console.print(compare_table(result))
+    payload = result.model_dump()
     if top_features is not None:
-        table = new_table("feature importance (gain)")
-        table.add_column("feature")
-        table.add_column("gain", justify="right")
-        for name, gain in top_features.items():
-            table.add_row(name, f"{gain:.2f}")
-        console.print(table)
+        payload["importance"] = top_features
+
+    def parts(width: int) -> list:
+        shown = compare_report(result, keys, width)
+        return shown + ([importance_table(top_features)] if top_features is not None else [])
+
+    emit_result(fmt, payload, lambda: result_records(result, keys), parts)

@@ -10,13 +10,15 @@ import typer
 from basketcli.cli.options import (
     DeviceOpt,
     ForceOpt,
+    FormatOpt,
     JsonOpt,
     ModelOpt,
     ResumeOpt,
     data_options,
+    output_format,
     settings_options,
 )
-from basketcli.cli.ui import console, emit_json, progress_bars, warn
+from basketcli.cli.ui import emit_result, progress_bars, warn
 
 if TYPE_CHECKING:
     from basketcli.data.source import DataSpec
@@ -44,7 +46,8 @@ def grid_command(
         "(default: grids/MODEL)")] = None,
     resume: ResumeOpt = False, force: ForceOpt = False,
     device: DeviceOpt = "auto",
-    json_out: JsonOpt = False, *, spec: DataSpec, settings: dict[str, Any],
+    fmt: FormatOpt = "table", json_out: JsonOpt = False,
+    *, spec: DataSpec, settings: dict[str, Any],
 ) -> None:
     """Fit MODEL for every --param combination, score thresholds post hoc, test the best once.
 
@@ -54,10 +57,11 @@ def grid_command(
     from basketcli.settings import parse_params, parse_sizings, parse_thresholds
     from basketcli.workflows.grid import grid
 
+    fmt = output_format(fmt, json_out)
     params = parse_params(param)
     thresholds = parse_thresholds(threshold)
     sizings = parse_sizings(sizing)
-    with progress_bars(not json_out) as progress:
+    with progress_bars(fmt == "table") as progress:
         result = grid(
             model, params, spec, out or Path("grids") / model,
             fixed=settings, thresholds=thresholds, sizings=sizings,
@@ -65,8 +69,5 @@ def grid_command(
             progress=progress)
     for note in result.notes:
         warn(note)
-    if json_out:
-        emit_json(result.payload())
-        return
-    for part in grid_report(result):
-        console.print(part, highlight=False)
+    emit_result(fmt, result.payload(), lambda: result.rows,
+                lambda width: grid_report(result, width))

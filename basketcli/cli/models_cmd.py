@@ -9,8 +9,6 @@ import typer
 from basketcli.cli.options import JsonOpt
 from basketcli.cli.ui import console, emit_json, warn
 
-COLUMNS = ("name", "summary", "distribution", "version", "status")
-
 
 def models_command(
     pattern: Annotated[str, typer.Argument(help="only names matching this glob")] = "*",
@@ -23,7 +21,7 @@ def models_command(
 ) -> None:
     """List the installed models (built-in and plugins), or one model's hyperparameters."""
     from basketcli import registry
-    from basketcli.render import new_table
+    from basketcli.render import models_table, params_table
 
     for problem in registry.problems():
         warn(problem)
@@ -32,13 +30,7 @@ def models_command(
         if json_out:
             emit_json({"models": listing})
             return
-        table = new_table("installed models")
-        for column in COLUMNS:
-            table.add_column(column)
-        for row in listing:
-            style = "red" if row["status"] == "unavailable" else None
-            table.add_row(*(str(row[c]) for c in COLUMNS), style=style)
-        console.print(table)
+        console.print(models_table(listing))
         return
     from basketcli.settings import describe_params
 
@@ -46,9 +38,4 @@ def models_command(
     if json_out:
         emit_json({"model": params, "params": rows})
         return
-    table = new_table(f"{params} hyperparameters (set with --set key=value)")
-    for col in ("name", "type", "default", "description"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(row["name"], row["type"], row["default"], row["description"])
-    console.print(table)
+    console.print(params_table(params, rows))

@@ -66,6 +66,19 @@ CatalogOpt = DATA_OPTIONS["catalog"][0]
 ModelOpt = Annotated[str, typer.Option(
     "--model", help="registered model name (see 'basket models')")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+FORMATS = ("table", "json", "csv", "markdown")
+FormatOpt = Annotated[str, typer.Option(
+    "--format", help="table (fitted to the terminal's width), json, csv or markdown (one row "
+    "per result, for reports)")]
+MetricsOpt = Annotated[str | None, typer.Option(
+    "--metrics", help="metrics the table shows: a comma-separated list or 'all' (default: the "
+    "headline set; json and csv always hold every metric)")]
+BootstrapOpt = Annotated[int, typer.Option(
+    "--bootstrap", min=0, help="resamples of the customers for 95% intervals (seeded: a "
+    "rerun prints the same intervals); 0 turns them off")]
+PerCustomerOpt = Annotated[Path | None, typer.Option(
+    "--per-customer", help="also write every customer's metrics, one row per customer and "
+    "model, to this .csv or .parquet file")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="replace what --out already holds")]
 ResumeOpt = Annotated[bool, typer.Option(
     "--resume", help="continue the interrupted run or grid in --out (finished work is kept)")]
@@ -129,6 +142,38 @@ def data_spec(
         item_col=item_col, order_col=order_col, time_col=time_col,
         max_memory=parse_memory(max_memory),
     )
+
+
+def output_format(fmt: str, json_out: bool) -> str:
+    """The output format of --format, or json with --json."""
+    from basketcli.errors import ConfigError
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    return "json" if json_out else fmt
+
+
+def metric_keys(text: str | None) -> tuple[str, ...] | None:
+    """The metrics of --metrics (None: the default set)."""
+    import difflib
+
+    from basketcli.errors import ConfigError
+    from basketcli.metrics import METRIC_KEYS
+
+    if text is None:
+        return None
+    if text.strip() == "all":
+        return METRIC_KEYS
+    keys = tuple(k.strip() for k in text.split(",") if k.strip())
+    for key in keys:
+        if key not in METRIC_KEYS:
+            close = difflib.get_close_matches(key, METRIC_KEYS, n=2)
+            hint = f"did you mean {' or '.join(close)}?" if close else "or 'all'"
+            raise ConfigError(f"--metrics {key!r}: not a metric; {hint} (metrics: "
+                              f"{', '.join(METRIC_KEYS)})")
+    if not keys:
+        raise ConfigError("--metrics: give at least one metric, or 'all'")
+    return keys
 
 
 def model_settings(set_: list[str] | None = None, config: Path | None = None) -> dict[str, Any]:

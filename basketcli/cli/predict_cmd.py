@@ -15,8 +15,6 @@ from basketcli.cli.options import CatalogOpt, JsonOpt
 from basketcli.cli.ui import console, err_console, progress_bars, warn
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
     from basketcli.workflows.predict import CustomerPrediction
 
 TRUNCATION_WARNINGS = 3  # then one summary line
@@ -52,6 +50,7 @@ def predict_command(
     is renamed into place only when every customer is done, so it is never half-written.
     """
     from basketcli.errors import ConfigError
+    from basketcli.render import basket_table
     from basketcli.sizing import parse_sizing
     from basketcli.workflows.predict import (
         iter_customers,
@@ -83,7 +82,7 @@ def predict_command(
         else:
             probabilistic = predictor.model.gives_probabilities
             for prediction in predictions:
-                console.print(customer_table(prediction, probabilistic))
+                console.print(basket_table(prediction, probabilistic))
 
 
 @contextlib.contextmanager
@@ -118,26 +117,3 @@ def _noting(predictions: Iterable[CustomerPrediction]) -> Iterator[CustomerPredi
     if truncated > TRUNCATION_WARNINGS:
         warn(f"{truncated} customers in all had more orders than the model reads ({reads}); "
              "only their last orders were used")
-
-
-def customer_table(prediction: CustomerPrediction, probabilistic: bool) -> Table:
-    from basketcli.render import new_table
-
-    who = "customer" if prediction.id is None else f"customer {prediction.id}"
-    table = new_table(f"{who}: next basket ({prediction.size_rule})")
-    table.add_column("rank", justify="right")
-    table.add_column("product")
-    table.add_column("product id", justify="right")
-    table.add_column("probability" if probabilistic else "score", justify="right")
-    table.add_column("history")
-    for rank, item in enumerate(prediction.basket, start=1):
-        table.add_row(
-            str(rank), item.name or "-", str(item.product_id), f"{item.score:.4f}",
-            "bought before" if item.bought_before else "[bold]new[/]",
-        )
-    if prediction.truncated:
-        table.caption = (f"the model reads the last {prediction.orders_used} orders: used "
-                         f"{prediction.orders_used} of {prediction.orders_given}")
-    elif not prediction.basket:
-        table.caption = "no product reaches the threshold"
-    return table

@@ -12,17 +12,18 @@ import typer
 from basketcli.cli.options import (
     DeviceOpt,
     ForceOpt,
+    FormatOpt,
     JsonOpt,
     ModelOpt,
     ResumeOpt,
     data_options,
+    output_format,
     settings_options,
 )
 from basketcli.cli.ui import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
-    console,
-    emit_json,
+    emit_result,
     err_console,
     progress_bars,
 )
@@ -49,7 +50,8 @@ def train_command(
     dask_scheduler: Annotated[str | None, typer.Option(
         "--dask-scheduler", metavar="ADDRESS", help="train xgboost on the Dask cluster whose "
         "scheduler is at ADDRESS (e.g. tcp://host:8786); needs basket's 'dask' extra")] = None,
-    json_out: JsonOpt = False, *, spec: DataSpec, settings: dict[str, Any],
+    fmt: FormatOpt = "table", json_out: JsonOpt = False,
+    *, spec: DataSpec, settings: dict[str, Any],
 ) -> None:
     """Fit a model on the training part, report validation metrics, save RUN_DIR.
 
@@ -58,13 +60,14 @@ def train_command(
     """
     from basketcli.engine.distributed import launch_rank
     from basketcli.protocol import FitContext
-    from basketcli.render import metrics_table
+    from basketcli.render import metrics_tables
     from basketcli.workflows.train import train
 
+    fmt = output_format(fmt, json_out)
     out = out or Path("runs") / model
     follower = distributed and launch_rank() != 0  # only rank 0 prints
     with _rank_errors(follower):
-        shows = not json_out and not follower
+        shows = fmt == "table" and not follower
         try:
             with progress_bars(shows) as progress:
                 ctx = FitContext(progress=progress, device=device, distributed=distributed,
@@ -81,12 +84,10 @@ def train_command(
             _interrupted(out)
     if follower:
         return
-    if json_out:
-        emit_json(result.model_dump())
-        return
     row = {"model": result.model, **result.validation, "fit seconds": result.fit_seconds}
-    console.print(metrics_table([row], f"validation metrics; saved {result.run_dir}",
-                                extra_columns=("fit seconds",)))
+    emit_result(fmt, result.model_dump(), lambda: [row], lambda width: metrics_tables(
+        [row], f"validation metrics; saved {result.run_dir}", extra_columns=("fit seconds",),
+        width=width))
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from rich.console import Console
@@ -44,6 +44,29 @@ def warn(message: str) -> None:
 
 def emit_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def show(parts: Iterable[Any]) -> None:
+    """Print renderables (tables fitted to ``console.width``: the terminal's, $COLUMNS, or 80
+    when the output is piped) and lines of text."""
+    for part in parts:
+        console.print(part, highlight=False)
+
+
+def emit_result(fmt: str, payload: dict[str, Any], records: Callable[[], list[dict[str, Any]]],
+                parts: Callable[[int], Iterable[Any]]) -> None:
+    """A result in the output format asked for: json (the whole payload), csv or markdown
+    (one record per row), or tables fitted to the console's width."""
+    from basketcli.render import records_markdown, rows_csv
+
+    if fmt == "json":
+        emit_json(payload)
+    elif fmt == "csv":
+        sys.stdout.write(rows_csv(records()))
+    elif fmt == "markdown":
+        sys.stdout.write(records_markdown(records()))
+    else:
+        show(parts(console.width))
 
 
 class _RichTask:

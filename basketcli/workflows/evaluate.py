@@ -1,15 +1,22 @@
-"""`basket evaluate` and `basket compare`: test-target metrics of models, one row each."""
+"""`basket evaluate` and `basket compare`: test-target metrics of models, one row each, with
+95% bootstrap intervals over customers and paired comparisons against the best reference."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
+from basketcli import stats
+from basketcli.artifacts import atomic_path
 from basketcli.data.source import DataSpec
-from basketcli.data.split import Split
-from basketcli.evaluation import Variant, evaluate_model
+from basketcli.data.split import EvalSet, Split
+from basketcli.errors import ConfigError
+from basketcli.evaluation import Evaluation, Variant, evaluate_model, target_repeat_share
+from basketcli.metrics import COMPARED_KEYS, f1_from_counts
 from basketcli.protocol import BasketModel, FitContext
 from basketcli.runs import (
     check_vocabulary,
@@ -23,12 +30,29 @@ from basketcli.runs import (
 from basketcli.sizing import SizingRule
 
 REFERENCE_MODELS = ("gtopfreq", "ptopfreq")
+COUNT_KEYS = ("_tp", "_fp", "_fn")  # f1_micro's per-customer counts
+
+
+class Versus(BaseModel):
+    """A model against the run's reference on one metric (difference = model - reference)."""
+
+    reference: str
+    difference: float
+    low: float  # the paired 95% bootstrap interval of the difference
+    high: float
+    p_value: float  # Holm-adjusted over the models compared with this reference
+    verdict: str  # better, worse or no significant difference
 
 
 class ModelResult(BaseModel):
     name: str
     source: str  # the model name, or the run directory it was loaded from
+    reference: bool = False  # a reference baseline of the field
     metrics: dict[str, float]
+    intervals: dict[str, tuple[float, float]] = {}  # 95% bootstrap interval per metric
+    versus: dict[str, Versus] = {}  # per compared metric, against the run's best reference
+    seeds: int = 1  # fits averaged into this row (--seeds)
+    seed_spread: dict[str, float] = {}  # standard deviation of each metric over the seeds
     sizing: str
     fit_seconds: float | None = None
     score_seconds: float
@@ -37,27 +61,26 @@ class ModelResult(BaseModel):
 class CompareResult(BaseModel):
     data: dict[str, Any]
     models: list[ModelResult]
+    bootstrap: dict[str, Any] = {}  # resamples, seed, confidence; empty when turned off
 
 
-def test_row(
-    model: BasketModel, source: str, split: Split, threshold: float, sizing: SizingRule | None,
-    fit_seconds: float | None, ctx: FitContext,
-) -> ModelResult:
-    """Every metric of a fitted model on the test targets."""
-    result = evaluate_model(model, split.test, [Variant(threshold, sizing)],
-                            progress=ctx.progress)[0]
-    return ModelResult(name=model.name, source=source, metrics=result.metrics,
-                       sizing=result.sizing_label, fit_seconds=fit_seconds,
-                       score_seconds=result.score_seconds)
+@dataclass
+class _Scored:
+    """A row and the per-customer metrics behind it (averaged over seeds)."""
+
+    row: ModelResult
+    per_user: dict[str, np.ndarray]
 
 
 def evaluate(
     target: str, spec: DataSpec | None, settings: dict[str, Any] | None = None, *,
     threshold: float = 0.5, sizing: SizingRule | None = None, ctx: FitContext | None = None,
-    from_run: bool = False,
+    from_run: bool = False, bootstrap: int = stats.DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
+    per_customer: Path | None = None,
 ) -> tuple[CompareResult, BasketModel]:
     """Test-split metrics of a model name (fitted now) or of a saved run directory."""
     ctx = ctx or FitContext()
+    check_outputs(bootstrap, per_customer)
     fit_seconds: float | None = None
     if from_run:
         model, info = load_run(Path(target), ctx.device)
@@ -67,17 +90,28 @@ def evaluate(
         model = create_model(target, settings)
         dataset, split = prepare(spec or DataSpec())
         _, fit_seconds = fit_model(model, dataset, split, ctx)
-    row = test_row(model, str(target), split, threshold, sizing, fit_seconds, ctx)
-    return CompareResult(data=data_summary(dataset, split), models=[row]), model
+    scored = [_scored(model, str(target), [_test(model, split, threshold, sizing, ctx)],
+                      fit_seconds)]
+    return _result(scored, dataset, split, bootstrap, bootstrap_seed, None, per_customer), model
 
 
 def compare(
     targets: list[str], spec: DataSpec, *, reference: bool = True, threshold: float = 0.5,
     sizing: SizingRule | None = None, ctx: FitContext | None = None,
+    bootstrap: int = stats.DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
+    against: str | None = None, seeds: int = 1, per_customer: Path | None = None,
 ) -> CompareResult:
-    """Several models (names or run directories) on one split, one row each."""
+    """Several models (names or run directories) on one split, one row each; learned models
+    fitted ``seeds`` times. ``against``: the model every other is compared with (default: the
+    best reference baseline of the run, per metric)."""
     ctx = ctx or FitContext()
+    check_outputs(bootstrap, per_customer)
+    if seeds < 1:
+        raise ConfigError(f"--seeds {seeds}: give at least 1")
     names = list(dict.fromkeys(([*REFERENCE_MODELS] if reference else []) + list(targets)))
+    if against is not None and against not in names:
+        raise ConfigError(f"--reference {against}: not among the compared models "
+                          f"({', '.join(names)}); add it to --models")
     dataset, split = prepare(spec)
     # Resolve every name before any fitting, so a typo fails fast.
     planned: list[tuple[str, BasketModel, bool]] = []
@@ -88,11 +122,138 @@ def compare(
             planned.append((target, model, True))
         else:
             planned.append((target, create_model(target), False))
-    rows = []
+    scored = []
     for target, model, saved in planned:
-        fit_seconds = None if saved else fit_model(model, dataset, split, ctx)[1]
         # A ranker cannot be sized by probability: it keeps its own top-k rule.
         usable = sizing is None or model.gives_probabilities or not sizing.needs_probabilities
-        rows.append(test_row(model, target, split, threshold, sizing if usable else None,
-                             fit_seconds, ctx))
-    return CompareResult(data=data_summary(dataset, split), models=rows)
+        rule = sizing if usable else None
+        if saved:
+            scored.append(_scored(model, target, [_test(model, split, threshold, rule, ctx)],
+                                  None))
+            continue
+        fits = [model] if model.reference or seeds == 1 else [
+            create_model(target, {"seed": s}) for s in range(seeds)]
+        seconds = [fit_model(fitted, dataset, split, ctx)[1] for fitted in fits]
+        evaluations = [_test(fitted, split, threshold, rule, ctx) for fitted in fits]
+        scored.append(_scored(model, target, evaluations, float(np.mean(seconds))))
+    return _result(scored, dataset, split, bootstrap, bootstrap_seed, against, per_customer)
+
+
+def _test(model: BasketModel, split: Split, threshold: float, sizing: SizingRule | None,
+          ctx: FitContext) -> Evaluation:
+    return evaluate_model(model, split.test, [Variant(threshold, sizing)],
+                          progress=ctx.progress)[0]
+
+
+def _scored(model: BasketModel, source: str, evaluations: list[Evaluation],
+            fit_seconds: float | None) -> _Scored:
+    """One row from one or several fits (seeds) of a model: means over the fits."""
+    first = evaluations[0]
+    metrics = {k: float(np.mean([e.metrics[k] for e in evaluations])) for k in first.metrics}
+    spread = ({k: float(np.std([e.metrics[k] for e in evaluations], ddof=1))
+               for k in first.metrics} if len(evaluations) > 1 else {})
+    with np.errstate(invalid="ignore"):  # NaN (undefined) customers stay NaN
+        per_user = {k: np.mean([e.per_user[k] for e in evaluations], axis=0)
+                    for k in first.per_user}
+    row = ModelResult(
+        name=model.name, source=source, reference=model.reference, metrics=metrics,
+        seeds=len(evaluations), seed_spread=spread, sizing=first.sizing_label,
+        fit_seconds=fit_seconds,
+        score_seconds=float(np.mean([e.score_seconds for e in evaluations])))
+    return _Scored(row, per_user)
+
+
+def check_outputs(bootstrap: int, per_customer: Path | None) -> None:
+    """Refuse a bad --bootstrap or --per-customer before anything is fitted."""
+    if bootstrap < 0:
+        raise ConfigError(f"--bootstrap {bootstrap}: give a number of resamples, or 0")
+    if per_customer is None:
+        return
+    path = Path(per_customer)
+    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise ConfigError(f"--per-customer {path}: give a .csv or .parquet file name")
+    if path.is_dir():
+        raise ConfigError(f"--per-customer {path}: is a folder; give a file name")
+
+
+def _result(scored: list[_Scored], dataset, split: Split, bootstrap: int, seed: int,
+            against: str | None, per_customer: Path | None) -> CompareResult:
+    if per_customer is not None:
+        write_per_customer(per_customer, split.test, scored)
+    summary = {**data_summary(dataset, split),
+               "target_repeat_share": target_repeat_share(split.test)}
+    if bootstrap == 0 or not scored:
+        return CompareResult(data=summary, models=[s.row for s in scored])
+    add_uncertainty(scored, bootstrap, seed, against)
+    return CompareResult(
+        data=summary, models=[s.row for s in scored],
+        bootstrap={"resamples": bootstrap, "seed": seed, "confidence": stats.CONFIDENCE,
+                   "method": "percentile bootstrap over customers; comparisons paired, "
+                             "Holm-adjusted"})
+
+
+def add_uncertainty(scored: list[_Scored], resamples: int, seed: int,
+                    against: str | None) -> None:
+    """Fill every row's intervals and, against the reference, its comparisons: every model is
+    resampled on the same draws of customers, so differences are paired."""
+    mean_keys = [k for k in scored[0].row.metrics if k in scored[0].per_user]
+    columns = [*mean_keys, *COUNT_KEYS]
+    matrix = np.column_stack([s.per_user[k] for s in scored for k in columns])
+    sums, counts = stats.resampled_sums(matrix, resamples, seed)
+    width = len(columns)
+    resampled: list[dict[str, np.ndarray]] = []
+    for i, item in enumerate(scored):
+        block = slice(i * width, (i + 1) * width)
+        part_sums, part_counts = sums[:, block], counts[:, block]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(part_counts > 0, part_sums / part_counts, np.nan)
+        values = {k: means[:, j] for j, k in enumerate(mean_keys)}
+        tp, fp, fn = (part_sums[:, len(mean_keys) + j] for j in range(3))
+        values["f1_micro"] = f1_from_counts(tp, fp, fn)
+        resampled.append(values)
+        bounds = stats.interval(np.column_stack(list(values.values())))
+        item.row.intervals = {k: (float(lo), float(hi)) for k, (lo, hi) in zip(values, bounds,
+                                                                               strict=True)}
+    for key in COMPARED_KEYS:
+        _compare_on(key, scored, resampled, against)
+
+
+def _compare_on(key: str, scored: list[_Scored], resampled: list[dict[str, np.ndarray]],
+                against: str | None) -> None:
+    """Each model against the reference on ``key``: paired differences, Holm-adjusted."""
+    rows = [s.row for s in scored]
+    if against is not None:
+        candidates = [i for i, r in enumerate(rows) if against in (r.source, r.name)]
+    else:
+        candidates = [i for i, r in enumerate(rows) if r.reference]
+    if not candidates or key not in rows[0].metrics:
+        return
+    ref = max(candidates, key=lambda i: rows[i].metrics[key])
+    others = [i for i in range(len(rows)) if i != ref]
+    differences = [resampled[i][key] - resampled[ref][key] for i in others]
+    adjusted = stats.holm([stats.p_value(d) for d in differences])
+    for i, diff, p in zip(others, differences, adjusted, strict=True):
+        observed = rows[i].metrics[key] - rows[ref].metrics[key]
+        low, high = stats.interval(diff[:, None])[0]
+        rows[i].versus[key] = Versus(
+            reference=rows[ref].name, difference=observed, low=float(low), high=float(high),
+            p_value=p, verdict=stats.verdict(observed, p))
+
+
+def write_per_customer(path: Path, eval_set: EvalSet, scored: list[_Scored]) -> None:
+    """One row per customer and model with every per-customer metric: CSV, or Parquet for a
+    .parquet/.pq path; written whole or not at all."""
+    import pandas as pd
+
+    path = Path(path)
+    frames = []
+    for item in scored:
+        columns = {k: v for k, v in item.per_user.items() if not k.startswith("_")}
+        frames.append(pd.DataFrame({"customer": eval_set.history.user_ids,
+                                    "model": item.row.source, **columns}))
+    table = pd.concat(frames, ignore_index=True)
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
