@@ -71,13 +71,16 @@ def sample_split():
     return prepare(DataSpec())[1]
 
 
-@pytest.mark.parametrize(
-    ("model", "expected"),
-    [
-        (GTopFreq, {"recall@10": 0.0704, "ndcg@10": 0.1035, "phr@10": 0.4730, "recall@20": 0.1049}),
-        (PTopFreq, {"recall@10": 0.3563, "ndcg@10": 0.4450, "phr@10": 0.8936, "recall@20": 0.4719}),
-    ],
-)
+# The independent reference numbers of ../shared/DESIGN.md (the bundled-sample table of the
+# evaluation protocol, computed by an implementation that is not basket's); the protocol asks
+# basket's G-TopFreq and P-TopFreq to land within 0.005 of them.
+DESIGN_REFERENCE = {
+    GTopFreq: {"recall@10": 0.0704, "ndcg@10": 0.1035, "phr@10": 0.4730, "recall@20": 0.1049},
+    PTopFreq: {"recall@10": 0.3563, "ndcg@10": 0.4450, "phr@10": 0.8936, "recall@20": 0.4719},
+}
+
+
+@pytest.mark.parametrize(("model", "expected"), DESIGN_REFERENCE.items())
 def test_reference_numbers_on_the_sample(sample_split, model, expected):
     m = fitted(model(), sample_split.train)
     metrics = evaluate_model(m, sample_split.test)[0].metrics
@@ -89,4 +92,4 @@ def test_reference_numbers_on_the_sample(sample_split, model, expected):
 def test_tifuknn_beats_ptopfreq_on_the_sample(sample_split):
     tifu = evaluate_model(fitted(TifuKNN(), sample_split.train), sample_split.test)[0].metrics
     ptop = evaluate_model(fitted(PTopFreq(), sample_split.train), sample_split.test)[0].metrics
-    assert tifu["recall@10"] > ptop["recall@10"] or tifu["ndcg@10"] > ptop["ndcg@10"]
+    assert tifu["recall@10"] > ptop["recall@10"] and tifu["ndcg@10"] > ptop["ndcg@10"]

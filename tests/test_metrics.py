@@ -138,6 +138,34 @@ def test_perfect_prediction_scores_one(problem):
     assert np.allclose(set_f1(target, target), 1.0)
 
 
-def test_metric_keys_are_the_documented_ones():
-    assert "recall@10" in METRIC_KEYS and "basket_f1" in METRIC_KEYS
+def test_every_metric_key_is_documented_in_the_readme():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert len(set(METRIC_KEYS)) == len(METRIC_KEYS)
+    for key in METRIC_KEYS:
+        generic = re.sub(r"@\d+$", "@K", key)  # recall@10 is documented as recall@K
+        assert f"`{key}`" in readme or f"`{generic}`" in readme, key
+
+
+def test_a_miss_an_imperfect_basket_and_a_catalog_smaller_than_k_by_hand():
+    # 3 products; user 0 buys {2}, the model ranks 0, 1, 2: no hit in the top 2, one in the top 3
+    target = masks(3, [[2], [0, 1]])
+    history = masks(3, [[0], [0]])
+    ranked = top_k(np.array([[0.9, 0.5, 0.1], [0.9, 0.5, 0.1]]), 20)
+    assert ranked.shape == (2, 3)  # fewer products than K: every product is ranked
+    out = ranking_metrics(ranked, target, history)
+    # precision@K divides by K even when the catalog is smaller: 1 hit / 10 and 2 hits / 10
+    assert out["precision@10"].tolist() == pytest.approx([0.1, 0.2])
+    assert out["recall@10"].tolist() == pytest.approx([1.0, 1.0])
+    assert out["repeat_share@10"].tolist() == pytest.approx([1 / 3, 1 / 3])
+    miss = ranking_metrics(np.array([[0, 1]]), masks(3, [[2]]))  # a list of 2 that misses
+    assert miss["phr@10"].tolist() == [0.0] and miss["ndcg@10"].tolist() == [0.0]
+    # basket F1 of {0, 1} against {1, 2}: precision 1/2, recall 1/2 -> F1 1/2
+    assert set_f1(masks(3, [[0, 1]]), masks(3, [[1, 2]])).tolist() == pytest.approx([0.5])
+    # recall@K divides by the target's size: a perfect ranking of 15 products has recall@10 2/3
+    big = np.zeros((1, 20), dtype=bool)
+    big[0, :15] = True
+    perfect = ranking_metrics(np.arange(20)[None, :], big)
+    assert perfect["recall@10"].tolist() == pytest.approx([10 / 15])

@@ -356,13 +356,14 @@ def test_from_baskets_refuses_products_outside_the_vocabulary():
         from_baskets({1: [[1, 2], [5]]}, item_ids=np.array([1, 2, 3]))
 
 
-def test_rounding_matches_round_to_6_decimals():
+def test_predicted_scores_round_as_round_to_6_decimals():
+    from basketcli.workflows.predict.predictor import rounded_scores
+
     rng = np.random.default_rng(0)
     ties = ((rng.integers(0, 10**6, 20_000) + 0.5) / 1e6).astype(np.float32)
     values = np.concatenate([rng.random(50_000).astype(np.float32) * 10.0 ** rng.integers(
         -8, 8, 50_000), ties])
-    rounded = np.round(values.astype(np.float64), 6).tolist()
-    assert rounded == [round(v, 6) for v in values.tolist()]
+    assert rounded_scores(values) == [round(v, 6) for v in values.tolist()]
 
 
 MIXED_CUSTOMERS = [

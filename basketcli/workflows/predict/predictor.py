@@ -142,8 +142,7 @@ class Predictor:
             )
         counts, columns = self._choose(scores)
         pick_rows = np.repeat(np.arange(n), counts)
-        # float32 -> float64 is exact and so is x * 1e6, so this rounds exactly as round(x, 6).
-        chosen = np.round(scores[pick_rows, columns].astype(np.float64), 6).tolist()
+        chosen = rounded_scores(scores[pick_rows, columns])
         seen = np.zeros(scores.shape, dtype=bool)  # products of each customer's whole history
         seen[given.line_user(), given.items] = True
         bought = seen[pick_rows, columns].tolist()
@@ -252,6 +251,12 @@ class Predictor:
         # Best first within each row; equal scores in column order.
         order = np.lexsort((columns, -scores.reshape(-1)[cells], rows))
         return np.bincount(rows, minlength=n), columns[order]
+
+
+def rounded_scores(scores: np.ndarray) -> list[float]:
+    """Scores as JSON shows them: rounded to 6 decimals exactly as Python's round(x, 6) would
+    (float32 -> float64 is exact and so is x * 1e6), without a Python call per score."""
+    return np.round(np.asarray(scores).astype(np.float64), 6).tolist()
 
 
 def _user_id(customer: Any, position: int) -> int:
