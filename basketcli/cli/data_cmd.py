@@ -25,6 +25,7 @@ def info_command(*, spec: DataSpec, json_out: JsonOpt = False) -> None:
 
     dataset = load_dataset(spec)
     stats = {"source": spec.describe(), "fingerprint": dataset.fingerprint,
+             "min_orders": spec.min_orders, "dropped_users": dataset.dropped_users,
              **data_stats(dataset.data)}
     if json_out:
         emit_json(stats)

@@ -24,8 +24,9 @@ SETTINGS_PANEL = "Model settings"
 # name -> (annotation, default) of each data option, in the order --help lists them.
 DATA_OPTIONS: dict[str, tuple[Any, Any]] = {
     "data": (Annotated[str, typer.Option(
-        "--data", help="'sample' (bundled Instacart slice), an Instacart folder, or a "
-        ".csv/.parquet file", rich_help_panel=DATA_PANEL)], "sample"),
+        "--data", help="'sample' (bundled Instacart slice), 'completejourney' (Dunnhumby's, "
+        "with the extra basket[completejourney]), an Instacart folder, or a .csv/.parquet file",
+        rich_help_panel=DATA_PANEL)], "sample"),
     "catalog": (Annotated[Path | None, typer.Option(
         "--catalog", help="products.csv with product names (default: $BASKET_CATALOG)",
         rich_help_panel=DATA_PANEL)], None),
@@ -35,6 +36,10 @@ DATA_OPTIONS: dict[str, tuple[Any, Any]] = {
     "top_items": (Annotated[int | None, typer.Option(
         "--top-items", min=1, help="keep only the N most frequent products (the report used "
         "145)", rich_help_panel=DATA_PANEL)], None),
+    "min_orders": (Annotated[int, typer.Option(
+        "--min-orders", min=1, help="drop customers with fewer orders than this, before the "
+        "split (the field's convention; the split itself needs 3)", rich_help_panel=DATA_PANEL)],
+        4),
     "user_col": (Annotated[str, typer.Option(
         "--user-col", help="customer column of a long-format file",
         rich_help_panel=DATA_PANEL)], "user_id"),
@@ -129,16 +134,18 @@ def _evaluated(parameter: inspect.Parameter, namespace: dict[str, Any]) -> inspe
 
 def data_spec(
     data: str = "sample", catalog: Path | None = None, min_item_count: int = 1,
-    top_items: int | None = None, user_col: str = "user_id", item_col: str = "product_id",
+    top_items: int | None = None, min_orders: int = 4, user_col: str = "user_id",
+    item_col: str = "product_id",
     order_col: str | None = None, time_col: str | None = None, max_memory: str | None = None,
 ) -> DataSpec:
     from basketcli.data.budget import parse_memory
-    from basketcli.data.source import DataSpec
+    from basketcli.data.source import BUNDLED, DataSpec
 
-    source = data if data == "sample" else str(Path(data).expanduser().resolve())
+    source = data if data in BUNDLED else str(Path(data).expanduser().resolve())
     return DataSpec(
         source=source, catalog=str(catalog.expanduser().resolve()) if catalog else None,
-        min_item_count=min_item_count, top_items=top_items, user_col=user_col,
+        min_item_count=min_item_count, top_items=top_items, min_orders=min_orders,
+        user_col=user_col,
         item_col=item_col, order_col=order_col, time_col=time_col,
         max_memory=parse_memory(max_memory),
     )

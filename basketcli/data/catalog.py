@@ -109,6 +109,34 @@ def read_catalog(path: Path) -> Catalog:
     )
 
 
+def read_complete_journey_catalog(path: Path) -> Catalog:
+    """Complete Journey's products.parquet as a catalog. It has no product names, so a name is
+    made of the product type, brand and package size ("Bananas (National, 40 LB)"), made
+    unique with the product id where two products would share one; product categories stand
+    for aisles, departments for departments."""
+    import pandas as pd
+
+    frame = pd.read_parquet(path).sort_values("product_id").drop_duplicates("product_id")
+
+    def text(column: str) -> pd.Series:
+        return frame[column].fillna("").astype(str).str.strip()
+
+    kind = text("product_type").where(text("product_type") != "", text("product_category"))
+    kind = kind.where(kind != "", "Product").str.title()
+    details = (text("brand").str.title() + ", " + text("package_size")).str.strip(", ")
+    names = kind.where(details == "", kind + " (" + details + ")")
+    repeated = names.duplicated(keep=False)
+    names = names.where(~repeated, names + " #" + frame["product_id"].astype(str))
+    aisle, aisles = pd.factorize(text("product_category"))
+    department, departments = pd.factorize(text("department"))
+    return Catalog(
+        product_ids=frame["product_id"].to_numpy(np.int64), names=names.tolist(),
+        aisle_ids=aisle.astype(np.int64), department_ids=department.astype(np.int64),
+        aisle_names=dict(enumerate(aisles.tolist())),
+        department_names=dict(enumerate(departments.tolist())), source=str(path),
+    )
+
+
 def _optional_ids(frame, column: str) -> np.ndarray | None:
     import pandas as pd
 

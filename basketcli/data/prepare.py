@@ -11,9 +11,20 @@ from pathlib import Path
 import numpy as np
 
 from basketcli.data.basket_data import BasketData, _offsets
-from basketcli.data.catalog import Catalog, default_catalog_path, read_catalog
-from basketcli.data.readers import RawOrders, frame_to_raw, read_raw, source_files
-from basketcli.data.source import DataSpec
+from basketcli.data.catalog import (
+    Catalog,
+    default_catalog_path,
+    read_catalog,
+    read_complete_journey_catalog,
+)
+from basketcli.data.readers import (
+    RawOrders,
+    complete_journey_path,
+    frame_to_raw,
+    read_raw,
+    source_files,
+)
+from basketcli.data.source import COMPLETE_JOURNEY, DataSpec
 from basketcli.errors import DataError
 
 CACHE_ENV = "BASKET_CACHE_DIR"
@@ -28,6 +39,7 @@ class Dataset:
     catalog: Catalog | None
     spec: DataSpec
     fingerprint: str
+    dropped_users: int = 0  # customers with fewer than spec.min_orders orders
 
 
 def cache_dir() -> Path:
@@ -253,7 +265,8 @@ def _source_key(spec: DataSpec) -> str:
     for path in source_files(spec):
         stat = path.stat()
         digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    fields = spec.model_dump(exclude={"catalog", "min_item_count", "top_items", "max_memory"})
+    fields = spec.model_dump(exclude={"catalog", "min_item_count", "top_items", "min_orders",
+                                      "max_memory"})
     digest.update(repr(sorted(fields.items())).encode())
     return digest.hexdigest()[:24]
 
@@ -280,8 +293,23 @@ def load_baskets(spec: DataSpec, use_cache: bool = True) -> BasketData:
 
 def load_dataset(spec: DataSpec, use_cache: bool = True) -> Dataset:
     data = restrict_vocabulary(load_baskets(spec, use_cache), spec.min_item_count, spec.top_items)
+    data, dropped = drop_short_histories(data, spec.min_orders)
     path = spec.source_path()
     folder = path if path is not None and path.is_dir() else None
-    catalog_path = default_catalog_path(Path(spec.catalog) if spec.catalog else None, folder)
-    catalog = read_catalog(catalog_path) if catalog_path is not None else None
-    return Dataset(data=data, catalog=catalog, spec=spec, fingerprint=content_fingerprint(data))
+    if spec.source == COMPLETE_JOURNEY and not spec.catalog:  # its package ships its catalog
+        catalog = read_complete_journey_catalog(complete_journey_path("products"))
+    else:
+        catalog_path = default_catalog_path(Path(spec.catalog) if spec.catalog else None, folder)
+        catalog = read_catalog(catalog_path) if catalog_path is not None else None
+    return Dataset(data=data, catalog=catalog, spec=spec, fingerprint=content_fingerprint(data),
+                   dropped_users=dropped)
+
+
+def drop_short_histories(data: BasketData, min_orders: int) -> tuple[BasketData, int]:
+    """Only the customers with at least ``min_orders`` orders; and how many were dropped."""
+    kept = data.orders_per_user() >= min_orders
+    if not kept.any():
+        raise DataError(f"no customer has {min_orders} or more orders; lower --min-orders (the "
+                        "split needs 3: one basket of history, a validation and a test target)")
+    dropped = int((~kept).sum())
+    return (data.select_users(np.flatnonzero(kept)) if dropped else data), dropped

