@@ -84,6 +84,9 @@ class FitContext:
     distributed: bool = False
     # Address of a Dask scheduler that models able to use one (xgboost) train on.
     dask_scheduler: str | None = None
+    # Called with (step, validation metrics) whenever a fit validates along the way (the torch
+    # engine: after every epoch); `basket tune` stops unpromising trials from it (it may raise).
+    report: Callable[[int, dict[str, float]], None] = lambda step, metrics: None
 
 
 @dataclass

@@ -138,16 +138,25 @@ def compare_report(result: Any, keys: Sequence[str] | None = None,
         spread = [{"model": model_label(m), **m.seed_spread} for m in seeded]
         parts += metrics_tables(spread, f"standard deviation over {seeded[0].seeds} seeds",
                                 keys, width=width)
+    tuned = [m for m in result.models if m.tune_seconds is not None]
+    if tuned:
+        table = new_table("settings tuned on the validation targets")
+        add_columns(table, ["model", "trials", "seconds", "settings"], right=["trials", "seconds"])
+        for m in tuned:
+            settings = ", ".join(f"{k}={format_value(v)}" for k, v in m.settings.items())
+            table.add_row(model_label(m), str(m.tune_trials), f"{m.tune_seconds:.0f}",
+                          settings or "(nothing to search)")
+        parts.append(table)
     compared = list(dict.fromkeys(k for m in result.models for k in m.versus))
     if compared:
         parts += fit_width(lambda chunk: _versus_table(result.models, chunk), compared, width)
     if bootstrapped:
         parts.append(
             f"±: half the 95% interval over customers ({result.bootstrap['resamples']:,} "
-            "bootstrap resamples). Versus: the model minus the best reference baseline of the "
-            "run on that metric, paired over the same resamples; verdicts are Holm-adjusted "
-            "over the models compared, so read them, not the plain intervals, when many models "
-            "are compared.")
+            "bootstrap resamples). Against the best reference: the model minus the best "
+            "reference baseline of the run on that metric, paired over the same resamples; "
+            "verdicts are Holm-adjusted over the models compared, so read them, not the plain "
+            "intervals, when many models are compared.")
     return parts
 
 
@@ -206,6 +215,40 @@ def records_markdown(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- tune --------------------------------------------------------------------------------------
+def tune_report(result: Any, width: int | None = None, shown: int = 15) -> list[RenderableType]:
+    """`basket tune`: the best settings, the best trials, and where it was all written."""
+    parts: list[RenderableType] = []
+    states = {}
+    for trial in result.trials:
+        states[trial.state] = states.get(trial.state, 0) + 1
+    counted = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items()))
+    parts.append(f"{result.model}: best validation {result.monitor} {fmt(result.best_value)} "
+                 f"({counted or 'no trials'}; {result.seconds:.0f} s, "
+                 f"{result.trials_per_minute:.1f} trials/min)")
+    parts.append(field_table("best settings", result.best_settings
+                             or {"(defaults)": "nothing to search"}))
+    ranked = sorted((t for t in result.trials if t.value is not None),
+                    key=lambda t: -t.value)[:shown]
+    if ranked:
+        names = list(result.search_space)
+
+        def build(chunk: list[str]) -> Table:
+            table = new_table(f"best {len(ranked)} trials")
+            add_columns(table, ["trial", result.monitor, *chunk],
+                        right=["trial", result.monitor, *chunk])
+            for t in ranked:
+                table.add_row(str(t.number), fmt(t.value),
+                              *(format_value(t.settings.get(n)) for n in chunk))
+            return table
+
+        parts += fit_width(build, names, width)
+    if result.out:
+        parts.append(f"saved best.json (basket train --model {result.model} --config "
+                     f"{result.out}/best.json), trials.csv and tune.json in {result.out}")
+    return parts
+
+
 # --- the other commands' tables ---------------------------------------------------------------
 def field_table(title: str, fields: dict[str, Any], digits: int = 4) -> Table:
     """A two-column table of named values."""
@@ -262,9 +305,10 @@ def models_table(listing: list[dict[str, str]]) -> Table:
 
 
 def params_table(model: str, rows: list[dict[str, str]]) -> Table:
-    """`basket models --params NAME`: each hyperparameter's type, default and description."""
+    """`basket models --params NAME`: each hyperparameter's type, default, where `basket tune`
+    searches it and its description."""
     table = new_table(f"{model} hyperparameters (set with --set key=value)")
-    columns = ("name", "type", "default", "description")
+    columns = ("name", "type", "default", "tune", "description")
     add_columns(table, columns)
     for row in rows:
         table.add_row(*(row[c] for c in columns))

@@ -80,20 +80,38 @@ def build_config(config_cls: type[BaseModel], values: dict[str, Any], model: str
         raise ConfigError(f"setting {field}={given!r} for model {model}: {error['msg']}") from None
 
 
-def describe_params(config_cls: type[BaseModel]) -> list[dict[str, str]]:
-    """name, type, default and description of each hyperparameter (for `basket models`)."""
+def describe_params(config_cls: type[BaseModel], space: dict[str, dict[str, Any]] | None = None
+                    ) -> list[dict[str, str]]:
+    """name, type (a Literal's allowed values spelled out), default, search range of `basket
+    tune` (``space``) and description of each hyperparameter (for `basket models --params`)."""
     rows = []
     for name, info in config_cls.model_fields.items():
-        annotation = info.annotation
-        type_name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
-        default = info.get_default(call_default_factory=True)
         rows.append({
             "name": name,
-            "type": type_name,
-            "default": json.dumps(default, default=str),
+            "type": type_name(info.annotation),
+            "default": json.dumps(info.get_default(call_default_factory=True), default=str),
+            "tune": search_label((space or {}).get(name)),
             "description": info.description or "",
         })
     return rows
+
+
+def type_name(annotation: Any) -> str:
+    """int, float | None, or "one of: a, b" for a Literal."""
+    import typing
+
+    if typing.get_origin(annotation) is typing.Literal:
+        return "one of: " + ", ".join(str(a) for a in typing.get_args(annotation))
+    name = getattr(annotation, "__name__", None)
+    return name if name and name != "Literal" else str(annotation).replace("typing.", "")
+
+
+def search_label(spec: dict[str, Any] | None) -> str:
+    if not spec:
+        return ""
+    if "choices" in spec:
+        return "one of " + ", ".join(str(c) for c in spec["choices"])
+    return f"{spec['low']:g} to {spec['high']:g}" + (" (log)" if spec.get("log") else "")
 
 
 # --- grid specifications (basket grid --param / --threshold / --sizing) -----------------------

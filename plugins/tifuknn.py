@@ -24,15 +24,20 @@ import numpy as np
 from pydantic import Field
 
 from basketcli.data.basket_data import BasketData
-from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig
+from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig, search
 
 
 class TifuKNNConfig(ModelConfig):
-    k: int = Field(300, ge=1, description="nearest neighbours averaged")
-    within_decay: float = Field(0.9, gt=0, le=1, description="r_b: decay of baskets within a group")
-    group_decay: float = Field(0.7, gt=0, le=1, description="r_g: decay of groups")
-    groups: int = Field(7, ge=1, description="m: number of groups a history is split into")
-    alpha: float = Field(0.9, ge=0, le=1, description="weight of the customer's own vector")
+    k: int = Field(300, ge=1, description="nearest neighbours averaged",
+                   json_schema_extra=search(10, 1000, log=True))
+    within_decay: float = Field(0.9, gt=0, le=1, description="r_b: decay of baskets within a "
+                                "group", json_schema_extra=search(0.1, 1.0))
+    group_decay: float = Field(0.7, gt=0, le=1, description="r_g: decay of groups",
+                               json_schema_extra=search(0.1, 1.0))
+    groups: int = Field(7, ge=1, description="m: number of groups a history is split into",
+                        json_schema_extra=search(1, 20))
+    alpha: float = Field(0.9, ge=0, le=1, description="weight of the customer's own vector",
+                         json_schema_extra=search(0.0, 1.0))
     batch_size: int = Field(1024, ge=1, description="customers per neighbour-search batch")
     exact_pool: int = Field(
         10_000, ge=1, description="pools of at most this many customers are searched "

@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import Field
 
 from basketcli.data.basket_data import BasketData
-from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig
+from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig, search
 
 
 def popularity(histories: BasketData) -> np.ndarray:
@@ -97,7 +97,8 @@ class PTopFreq(_PopularityModel):
 
 class GPTopFreqConfig(ModelConfig):
     prior_strength: float = Field(
-        1.0, ge=0.0, description="pseudo-baskets of global popularity mixed into each customer"
+        1.0, ge=0.0, description="pseudo-baskets of global popularity mixed into each customer",
+        json_schema_extra=search(0.01, 100.0, log=True),
     )
 
 

@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 from basketcli.artifacts import load_bundle, save_bundle
 from basketcli.data.basket_data import BasketData
 from basketcli.errors import ArtifactError, ConfigError
-from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig
+from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig, search
 from basketcli.sizing import SizingRule, parse_sizing
 from plugins.features import (
     FEATURE_NAMES,
@@ -49,12 +49,18 @@ TOP_FEATURES = 20
 class XGBoostConfig(ModelConfig):
     n_estimators: int = Field(600, ge=1, description="most boosting rounds (early stopping "
                               "usually ends sooner)")
-    learning_rate: float = Field(0.05, gt=0, le=1, description="eta: shrinkage of each tree")
-    max_depth: int = Field(6, ge=1, le=32, description="deepest split of a tree")
-    min_child_weight: float = Field(5.0, ge=0, description="least hessian sum in a leaf")
-    subsample: float = Field(0.8, gt=0, le=1, description="share of rows each tree sees")
-    colsample_bytree: float = Field(0.8, gt=0, le=1, description="share of features each tree sees")
-    reg_lambda: float = Field(1.0, ge=0, description="L2 penalty on leaf weights")
+    learning_rate: float = Field(0.05, gt=0, le=1, description="eta: shrinkage of each tree",
+                                 json_schema_extra=search(0.01, 0.3, log=True))
+    max_depth: int = Field(6, ge=1, le=32, description="deepest split of a tree",
+                           json_schema_extra=search(3, 10))
+    min_child_weight: float = Field(5.0, ge=0, description="least hessian sum in a leaf",
+                                    json_schema_extra=search(1.0, 50.0, log=True))
+    subsample: float = Field(0.8, gt=0, le=1, description="share of rows each tree sees",
+                             json_schema_extra=search(0.5, 1.0))
+    colsample_bytree: float = Field(0.8, gt=0, le=1, description="share of features each tree "
+                                    "sees", json_schema_extra=search(0.5, 1.0))
+    reg_lambda: float = Field(1.0, ge=0, description="L2 penalty on leaf weights",
+                              json_schema_extra=search(0.1, 10.0, log=True))
     pos_weight: float = Field(1.0, gt=0, description="scale_pos_weight: weight of a purchased "
                               "product (1 keeps probabilities calibrated for expected-F1 sizing)")
     early_stopping_rounds: int = Field(30, ge=0, description="stop after this many rounds "
@@ -62,7 +68,7 @@ class XGBoostConfig(ModelConfig):
     explore_candidates: int = Field(0, ge=0, description="also score this many of the most "
                                     "popular products the customer never bought")
     train_targets: int = Field(3, ge=1, description="past target orders per customer that "
-                               "training rows are built from")
+                               "training rows are built from", json_schema_extra=search(1, 6))
     chunk_customers: int = Field(20_000, ge=1, description="customers whose candidate rows are "
                                  "built at once (memory against speed)")
     n_threads: int | None = Field(None, ge=1, description="XGBoost threads (default: the "

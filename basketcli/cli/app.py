@@ -22,6 +22,7 @@ from basketcli.cli import (
     new_plugin_cmd,
     predict_cmd,
     train_cmd,
+    tune_cmd,
 )
 from basketcli.cli.ui import DEBUG, report_error
 from basketcli.errors import BasketError
@@ -56,6 +57,7 @@ app.command("models")(models_cmd.models_command)
 app.command("new-plugin")(new_plugin_cmd.new_plugin_command)
 app.command("predict")(predict_cmd.predict_command)
 app.command("train")(train_cmd.train_command)
+app.command("tune")(tune_cmd.tune_command)
 
 data_app = typer.Typer(help="Inspect and prepare data sets.", no_args_is_help=True)
 data_app.command("info")(data_cmd.info_command)

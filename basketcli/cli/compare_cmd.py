@@ -8,6 +8,7 @@ import typer
 
 from basketcli.cli.options import (
     BootstrapOpt,
+    BudgetOpt,
     DeviceOpt,
     FormatOpt,
     JsonOpt,
@@ -15,6 +16,7 @@ from basketcli.cli.options import (
     PerCustomerOpt,
     SizingOpt,
     ThresholdOpt,
+    TrialsOpt,
     data_options,
     metric_keys,
     output_format,
@@ -39,6 +41,10 @@ def compare_command(
     seeds: Annotated[int, typer.Option(
         "--seeds", min=1, help="fit each learned model with this many seeds (0..N-1); rows "
         "show the mean, and the spread over seeds is shown beside the intervals")] = 1,
+    tune: Annotated[bool, typer.Option(
+        "--tune", help="first tune every model (references too) on the validation targets, "
+        "each for --budget and/or --trials, then test each with its best settings")] = False,
+    budget: BudgetOpt = None, trials: TrialsOpt = None,
     bootstrap: BootstrapOpt = 1000, per_customer: PerCustomerOpt = None,
     metrics: MetricsOpt = None, fmt: FormatOpt = "table", json_out: JsonOpt = False,
     *, spec: DataSpec,
@@ -51,8 +57,13 @@ def compare_command(
     from basketcli.render import compare_report, result_records
     from basketcli.sizing import parse_sizing
     from basketcli.workflows.evaluate import compare
+    from basketcli.workflows.tune import parse_budget
 
     fmt = output_format(fmt, json_out)
+    if (budget is not None or trials is not None) and not tune:
+        raise ConfigError("--budget and --trials go with --tune")
+    if tune and budget is None and trials is None:
+        budget = "5m"  # per model
     keys = metric_keys(metrics)
     if models is None:
         targets = [name for name in registry.list_models() if _available(name)]
@@ -65,7 +76,9 @@ def compare_command(
         result = compare(
             targets, spec, reference=not no_reference, threshold=threshold, sizing=rule,
             ctx=FitContext(progress=progress, device=device), bootstrap=bootstrap,
-            against=reference, seeds=seeds, per_customer=per_customer)
+            against=reference, seeds=seeds, per_customer=per_customer,
+            tune_budget=parse_budget(budget) if tune else None,
+            tune_trials=trials if tune else None)
     emit_result(fmt, result.model_dump(), lambda: result_records(result, keys),
                 lambda width: compare_report(result, keys, width))
 

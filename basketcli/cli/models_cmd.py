@@ -34,7 +34,8 @@ def models_command(
         return
     from basketcli.settings import describe_params
 
-    rows = describe_params(registry.get_model_class(params).Config)
+    cls = registry.get_model_class(params)
+    rows = describe_params(cls.Config, cls.search_space())
     if json_out:
         emit_json({"model": params, "params": rows})
         return

@@ -93,6 +93,11 @@ SizingOpt = Annotated[str | None, typer.Option(
     "--sizing", help="basket size rule for basket_f1: top-k[:K], threshold[:T] or expected-f1 "
     "(default: each model's own)")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda (torch models)")]
+BudgetOpt = Annotated[str | None, typer.Option(
+    "--budget", help="time to search each model's settings, such as 90s, 10m or 1h30m (with "
+    "--trials: whichever comes first)")]
+TrialsOpt = Annotated[int | None, typer.Option(
+    "--trials", min=1, help="trials to run for each model")]
 
 
 def option_group(options: dict[str, tuple[Any, Any]], combine: Callable[..., Any], into: str):

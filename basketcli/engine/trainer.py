@@ -303,6 +303,7 @@ class Trainer:
             }
             improved = True
             if metrics is not None:
+                self.ctx.report(epoch + 1, metrics)
                 value = self._monitored(metrics)
                 for key in dict.fromkeys((s.monitor, *HISTORY_METRICS)):
                     if key in metrics:

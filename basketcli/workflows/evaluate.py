@@ -28,6 +28,7 @@ from basketcli.runs import (
     prepare,
 )
 from basketcli.sizing import SizingRule
+from basketcli.workflows.tune import tune
 
 REFERENCE_MODELS = ("gtopfreq", "ptopfreq")
 COUNT_KEYS = ("_tp", "_fp", "_fn")  # f1_micro's per-customer counts
@@ -53,6 +54,9 @@ class ModelResult(BaseModel):
     versus: dict[str, Versus] = {}  # per compared metric, against the run's best reference
     seeds: int = 1  # fits averaged into this row (--seeds)
     seed_spread: dict[str, float] = {}  # standard deviation of each metric over the seeds
+    settings: dict[str, Any] = {}  # tuned on the validation targets (compare --tune)
+    tune_seconds: float | None = None
+    tune_trials: int | None = None
     sizing: str
     fit_seconds: float | None = None
     score_seconds: float
@@ -100,10 +104,13 @@ def compare(
     sizing: SizingRule | None = None, ctx: FitContext | None = None,
     bootstrap: int = stats.DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
     against: str | None = None, seeds: int = 1, per_customer: Path | None = None,
+    tune_budget: float | None = None, tune_trials: int | None = None,
 ) -> CompareResult:
     """Several models (names or run directories) on one split, one row each; learned models
     fitted ``seeds`` times. ``against``: the model every other is compared with (default: the
-    best reference baseline of the run, per metric)."""
+    best reference baseline of the run, per metric). With ``tune_budget`` and/or
+    ``tune_trials``, every model named (references too) is first tuned on the validation
+    targets, each for that budget, and tested with its best settings."""
     ctx = ctx or FitContext()
     check_outputs(bootstrap, per_customer)
     if seeds < 1:
@@ -122,6 +129,7 @@ def compare(
             planned.append((target, model, True))
         else:
             planned.append((target, create_model(target), False))
+    tuning = tune_budget is not None or tune_trials is not None
     scored = []
     for target, model, saved in planned:
         # A ranker cannot be sized by probability: it keeps its own top-k rule.
@@ -131,11 +139,19 @@ def compare(
             scored.append(_scored(model, target, [_test(model, split, threshold, rule, ctx)],
                                   None))
             continue
-        fits = [model] if model.reference or seeds == 1 else [
-            create_model(target, {"seed": s}) for s in range(seeds)]
+        tuned = (tune(target, spec, None, budget=tune_budget, trials=tune_trials,
+                      prepared=(dataset, split), progress=ctx.progress, ctx=ctx)
+                 if tuning else None)
+        settings = tuned.best_settings if tuned else {}
+        fits = [create_model(target, settings)] if model.reference or seeds == 1 else [
+            create_model(target, {**settings, "seed": s}) for s in range(seeds)]
         seconds = [fit_model(fitted, dataset, split, ctx)[1] for fitted in fits]
         evaluations = [_test(fitted, split, threshold, rule, ctx) for fitted in fits]
-        scored.append(_scored(model, target, evaluations, float(np.mean(seconds))))
+        item = _scored(model, target, evaluations, float(np.mean(seconds)))
+        if tuned is not None:
+            item.row.settings, item.row.tune_seconds = settings, tuned.seconds
+            item.row.tune_trials = len(tuned.trials)
+        scored.append(item)
     return _result(scored, dataset, split, bootstrap, bootstrap_seed, against, per_customer)
 
 

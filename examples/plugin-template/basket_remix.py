@@ -20,17 +20,21 @@ from __future__ import annotations
 import numpy as np
 from basketcli.data.basket_data import BasketData
 from basketcli.data.split import EvalSet
-from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig
+from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig, search
 from pydantic import Field
 
 __version__ = "0.1.0"
 
 
 class RemixConfig(ModelConfig):
-    decay: float = Field(0.8, gt=0, le=1, description="weight of an order relative to the next")
-    neighbours: int = Field(50, ge=1, description="co-occurring products kept per product")
+    # json_schema_extra=search(...): where `basket tune` searches each setting
+    decay: float = Field(0.8, gt=0, le=1, description="weight of an order relative to the next",
+                         json_schema_extra=search(0.3, 1.0))
+    neighbours: int = Field(50, ge=1, description="co-occurring products kept per product",
+                            json_schema_extra=search(5, 200, log=True))
     prior_strength: float = Field(
-        20.0, ge=0, description="pseudo-lines of the population's explore share per customer"
+        20.0, ge=0, description="pseudo-lines of the population's explore share per customer",
+        json_schema_extra=search(0.1, 100.0, log=True),
     )
 
 

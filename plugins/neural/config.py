@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from basketcli.metrics import METRIC_KEYS
-from basketcli.protocol import ModelConfig
+from basketcli.protocol import ModelConfig, search
 
 
 class NeuralConfig(ModelConfig):
@@ -25,12 +25,14 @@ class NeuralConfig(ModelConfig):
     order_hidden: int = Field(
         128, ge=1, le=4096, description="size of an order vector and of the GRU state")
     n_layers: int = Field(2, ge=1, le=8, description="GRU layers")
-    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout rate")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout rate",
+                           json_schema_extra=search(0.0, 0.4))
     max_order_items: int = Field(
         64, ge=1, description="products of one order the encoder reads (first in cart order)")
     head_hidden: int = Field(
         64, ge=1, le=4096, description="width of the head's hidden layer (the last layer "
-        "holds head_hidden weights per product: most of the model's size)")
+        "holds head_hidden weights per product: most of the model's size)",
+        json_schema_extra=search(choices=[32, 64, 128]))
     repeat_signal: bool = Field(
         True, description="feed the customer's purchase frequency and recency of each product "
         "(whole history) into the prediction; false reproduces the original design")
@@ -50,14 +52,17 @@ class NeuralConfig(ModelConfig):
         4, ge=1, le=1024, description="consecutive training examples of one customer drawn "
         "together (a step then encodes each of their orders once instead of once per "
         "example that reads it); 1 draws every example on its own")
-    lr: float = Field(3e-3, gt=0.0, le=10.0, description="peak learning rate (AdamW)")
-    weight_decay: float = Field(1e-4, ge=0.0, description="AdamW weight decay of weight matrices")
+    lr: float = Field(3e-3, gt=0.0, le=10.0, description="peak learning rate (AdamW)",
+                      json_schema_extra=search(1e-3, 3e-2, log=True))
+    weight_decay: float = Field(1e-4, ge=0.0, description="AdamW weight decay of weight "
+                                "matrices", json_schema_extra=search(1e-6, 1e-2, log=True))
     scheduler: Literal["cosine", "plateau", "none"] = Field(
         "cosine", description="learning-rate schedule: warm-up + cosine decay per step, "
         "halving on a validation plateau, or constant")
     warmup: float = Field(0.05, ge=0.0, lt=1.0, description="share of steps warming up (cosine)")
     grad_clip: float | None = Field(1.0, gt=0.0, description="max gradient norm (none: off)")
-    pos_weight: float = Field(5.0, gt=0.0, description="BCE weight of a purchased product")
+    pos_weight: float = Field(5.0, gt=0.0, description="BCE weight of a purchased product",
+                              json_schema_extra=search(1.0, 20.0, log=True))
     sampled_negatives: int = Field(
         2048, ge=0, description="training scores the batch's own products (bought before or "
         "next) plus this many drawn at random from the rest of the catalog, weighted so the "

@@ -1,0 +1,186 @@
+"""`basket tune` and `basket compare --tune`: Optuna on the validation targets only, a study
+that resumes and is shared by processes, search spaces declared beside each config, and one-line
+errors for what can go wrong."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import one_line_error, write_long_csv
+from pydantic import Field
+
+from basketcli import registry
+from basketcli.data.basket_data import from_baskets
+from basketcli.protocol import search
+from basketcli.workflows.tune import parse_budget
+from plugins.topfreq import GPTopFreq, GPTopFreqConfig
+
+optuna = pytest.importorskip("optuna")
+
+
+def test_budgets_parse_and_bad_ones_are_config_errors():
+    from basketcli.errors import ConfigError
+
+    assert parse_budget("90s") == 90 and parse_budget("10m") == 600
+    assert parse_budget("1h30m") == 5400 and parse_budget("45") == 45
+    for bad in ("ten minutes", "5x", "0s", "m"):
+        with pytest.raises(ConfigError, match="--budget"):
+            parse_budget(bad)
+
+
+def test_every_builtin_declares_a_search_space_of_its_own_settings():
+    for name in ("gptopfreq", "tifuknn", "cnngru", "attngru", "xgboost"):
+        cls = registry.get_model_class(name)
+        space = cls.search_space()
+        assert space and set(space) <= set(cls.Config.model_fields), name
+
+
+def test_tune_writes_best_settings_a_trials_table_and_a_reusable_config(invoke, tiny_csv,
+                                                                       tmp_path):
+    out = tmp_path / "tuned"
+    r = invoke("tune", "--model", "tifuknn", "--data", tiny_csv, "--trials", "4", "--out", out,
+               "--set", "batch_size=64", "--json")
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert [t["state"] for t in result["trials"]] == ["COMPLETE"] * 4
+    best = json.loads((out / "best.json").read_text())
+    assert best["batch_size"] == 64 and set(result["search_space"]) <= set(best)
+    assert result["best_value"] == max(t["value"] for t in result["trials"])
+    assert (out / "trials.csv").read_text().count("\n") == 5
+    r = invoke("train", "--model", "tifuknn", "--data", tiny_csv, "--config", out / "best.json",
+               "--out", tmp_path / "run", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["validation"]["ndcg@10"] == pytest.approx(result["best_value"])
+
+
+def test_a_study_resumes_and_refuses_other_data_or_an_occupied_folder(invoke, tiny_csv,
+                                                                      tmp_path, tiny_data):
+    out = tmp_path / "tuned"
+    args = ["tune", "--model", "gptopfreq", "--data", tiny_csv, "--out", out]
+    assert invoke(*args, "--trials", "2").exit_code == 0
+    one_line_error(invoke(*args, "--trials", "2"), "holds a study already", "--resume")
+    r = invoke(*args, "--trials", "5", "--resume", "--json")
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.stdout)["trials"]) == 5  # 2 kept, 3 more
+    other = write_long_csv(from_baskets({u: [[1, 2], [2, 3], [1, 3], [3, 4]] for u in range(9)}),
+                           tmp_path / "other.csv")
+    before = (out / "best.json").read_text()
+    r = invoke("tune", "--model", "gptopfreq", "--data", other, "--out", out, "--trials", "2",
+               "--resume")
+    one_line_error(r, "other data")
+    assert (out / "best.json").read_text() == before
+    r = invoke("tune", "--model", "tifuknn", "--data", tiny_csv, "--out", out, "--trials", "2",
+               "--resume")
+    one_line_error(r, "another model")
+    assert invoke(*args, "--trials", "1", "--force").exit_code == 0
+
+
+def test_the_test_targets_are_never_read(tmp_path, tiny_data):
+    """Shuffling the test targets between customers changes nothing tuning sees."""
+    from basketcli.data.source import DataSpec
+    from basketcli.workflows.tune import tune
+
+    rng = np.random.default_rng(0)
+    histories = {int(u): tiny_data.product_ids_of(i) for i, u in enumerate(tiny_data.user_ids)}
+    last = [orders[-1] for orders in histories.values()]
+    rng.shuffle(last)
+    shuffled = {u: [*orders[:-1], last[i]] for i, (u, orders) in enumerate(histories.items())}
+    picked = []
+    for name, data in (("plain", histories), ("shuffled", shuffled)):
+        path = write_long_csv(from_baskets(data), tmp_path / f"{name}.csv")
+        result = tune("tifuknn", DataSpec(source=str(path)), None, trials=5)
+        picked.append((result.best_settings, [t.value for t in result.trials]))
+    assert picked[0] == picked[1]
+
+
+def test_two_processes_share_one_sqlite_study(tiny_csv, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    command = [sys.executable, "-c", "from basketcli.cli import main; main()", "tune",
+               "--model", "gptopfreq", "--data", str(tiny_csv), "--storage", storage,
+               "--trials", "6", "--json"]
+    workers = [subprocess.Popen([*command, "--out", str(tmp_path / f"w{i}")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for i in range(2)]
+    results = [w.communicate(timeout=300) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [r[1] for r in results]
+    study = optuna.load_study(study_name="basket-gptopfreq", storage=storage)
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert 6 <= len(finished) <= 7  # both processes worked on one study, stopping at 6 (+1
+    # started before the other's sixth finished)
+
+
+def test_neural_trials_report_every_epoch_for_pruning(tiny_csv, tmp_path, invoke):
+    out = tmp_path / "tuned"
+    r = invoke("tune", "--model", "cnngru", "--data", tiny_csv, "--trials", "2", "--out", out,
+               "--set", "epochs=2", "--set", "embedding_dim=8", "--set", "order_hidden=16",
+               "--set", "n_layers=1", "--set", "repeat_hidden=8", "--set", "patience=none")
+    assert r.exit_code == 0, r.output
+    study = optuna.load_study(study_name="basket-cnngru", storage=f"sqlite:///{out / 'study.db'}")
+    assert all(sorted(t.intermediate_values) == [1, 2] for t in study.trials)
+
+
+class BadSpace(GPTopFreq):
+    """A plugin whose search space names a setting its config lacks."""
+
+    name = "badspace"
+
+    @classmethod
+    def search_space(cls):
+        return {"prior_strenght": {"low": 0.1, "high": 10.0}}
+
+
+class EmptyRange(GPTopFreq):
+    """A plugin whose search range is empty."""
+
+    name = "emptyrange"
+
+    class Config(GPTopFreqConfig):
+        prior_strength: float = Field(1.0, ge=0.0,
+                                      json_schema_extra={"search": {"low": 2.0, "high": 1.0}})
+
+
+@pytest.mark.parametrize(("cls", "words"), [
+    (BadSpace, "names 'prior_strenght', which its config lacks"),
+    (EmptyRange, "needs low < high"),
+])
+def test_a_broken_search_space_is_one_line_and_writes_nothing(invoke, tiny_csv, tmp_path, cls,
+                                                              words):
+    registry.register(cls)
+    r = invoke("tune", "--model", cls.name, "--data", tiny_csv, "--trials", "2", "--out",
+               tmp_path / "t")
+    one_line_error(r, words)
+    assert not (tmp_path / "t").exists()
+
+
+def test_bad_tune_options_are_one_line(invoke, tiny_csv, tmp_path):
+    out = tmp_path / "t"
+    one_line_error(invoke("tune", "--model", "tifuknn", "--data", tiny_csv, "--out", out,
+                          "--budget", "soon"), "--budget 'soon'")
+    one_line_error(invoke("tune", "--model", "tifuknn", "--data", tiny_csv, "--out", out),
+                   "--budget", "--trials")
+    one_line_error(invoke("tune", "--model", "tifuknn", "--data", tiny_csv, "--out", out,
+                          "--trials", "2", "--set", "k=5"), "searched by tune")
+    one_line_error(invoke("tune", "--model", "tifuknn", "--data", tiny_csv, "--out", out,
+                          "--trials", "2", "--monitor", "recal@10"), "--monitor")
+    assert not out.exists()
+    one_line_error(invoke("compare", "--models", "tifuknn", "--data", tiny_csv, "--budget",
+                          "1m"), "go with --tune")
+
+
+def test_search_helper_refuses_an_empty_range():
+    with pytest.raises(ValueError, match="low < high"):
+        search(1.0, 1.0)
+
+
+def test_compare_tune_tunes_every_model_and_reports_its_settings(invoke, tiny_csv):
+    r = invoke("compare", "--models", "gptopfreq,tifuknn", "--data", tiny_csv, "--tune",
+               "--trials", "3", "--json", "--bootstrap", "100")
+    assert r.exit_code == 0, r.output
+    rows = {m["name"]: m for m in json.loads(r.stdout)["models"]}
+    assert rows["tifuknn"]["tune_trials"] == 3 and "k" in rows["tifuknn"]["settings"]
+    assert rows["ptopfreq"]["tune_trials"] == 0 and rows["ptopfreq"]["settings"] == {}
+    assert rows["gptopfreq"]["tune_seconds"] >= 0
