@@ -172,6 +172,15 @@ def get_model_class(name: str) -> type:
     return _load_class(entry.target, name, entry.distribution)
 
 
+def create_model(name: str, settings: dict[str, Any] | None = None) -> Any:
+    """A model by registered name, its settings validated against its config: the one way to
+    build a model from a name and settings (commands, tuning, and models built on others)."""
+    from basketcli.settings import build_config
+
+    cls = get_model_class(name)
+    return cls(build_config(cls.Config, settings or {}, name))
+
+
 def _not_installed(name: str, module: str, distribution: str) -> str:
     return (f"model {name!r} (from {distribution}) is unavailable: its module {module!r} is "
             f"not installed; reinstall {distribution}")

@@ -41,12 +41,6 @@ def data_summary(dataset: Dataset, split: Split) -> dict[str, Any]:
 
 
 # --- models ------------------------------------------------------------------------------------
-def create_model(name: str, settings: dict[str, Any] | None = None) -> BasketModel:
-    """A model by registered name, its settings validated against its config."""
-    cls = registry.get_model_class(name)
-    return cls(build_config(cls.Config, settings or {}, name))
-
-
 def fit_model(
     model: BasketModel, dataset: Dataset, split: Split, ctx: FitContext
 ) -> tuple[FitReport, float]:

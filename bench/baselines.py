@@ -90,7 +90,8 @@ def run_worker(name: str, source: str, metrics: bool, sets: dict[str, dict[str, 
     from basketcli.data.source import DataSpec
     from basketcli.evaluation import evaluate_model
     from basketcli.protocol import FitContext
-    from basketcli.runs import create_model, prepare
+    from basketcli.registry import create_model
+    from basketcli.runs import prepare
 
     started = time.perf_counter()
     _, split = prepare(DataSpec(source=source))

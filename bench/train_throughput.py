@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _sizes import SIZES, data_source, default_data_dir  # noqa: E402
 
-from basketcli import runs  # noqa: E402
+from basketcli import registry, runs  # noqa: E402
 from basketcli.data.source import DataSpec  # noqa: E402
 from basketcli.engine.batches import example_runs, sliding_examples  # noqa: E402
 from basketcli.evaluation import evaluate_model  # noqa: E402
@@ -161,7 +161,7 @@ def time_model(name: str, args: argparse.Namespace, ctx: FitContext, split, n_ex
     settings["epochs"] = "1"
     if args.no_repeat_signal:
         settings["repeat_signal"] = "false"
-    model = runs.create_model(name, settings)
+    model = registry.create_model(name, settings)
     cfg = model.config
     steps = optimiser_steps(split.train, cfg, args.ranks)
     clock = StepClock(math.ceil(steps * timed_examples / n_examples) if partial else steps)

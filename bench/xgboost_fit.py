@@ -98,7 +98,7 @@ def main() -> None:
                         help="xgboost setting (repeatable)")
     args = parser.parse_args()
 
-    from basketcli import runs
+    from basketcli import registry, runs
     from basketcli.cli.options import data_spec
     from basketcli.protocol import FitContext
     from basketcli.render import new_table
@@ -110,7 +110,7 @@ def main() -> None:
     rss_before = rss_bytes()
     walls, cpus, peaks, report = [], [], [], None
     for _ in range(args.repeat):
-        model = runs.create_model("xgboost", settings)
+        model = registry.create_model("xgboost", settings)
         ctx = FitContext(catalog=dataset.catalog, n_threads=args.threads)
         if args.log_every:
             ctx.progress = RoundLog(args.log_every)

@@ -25,7 +25,8 @@ def main() -> None:
     from basketcli.data.source import DataSpec
     from basketcli.evaluation import evaluate_model
     from basketcli.protocol import FitContext
-    from basketcli.runs import create_model, prepare
+    from basketcli.registry import create_model
+    from basketcli.runs import prepare
 
     dist.init_process_group("gloo")
     rank = dist.get_rank()

@@ -26,7 +26,8 @@ from basketcli.artifacts import load_bundle, read_run_info
 from basketcli.data.source import DataSpec
 from basketcli.evaluation import evaluate_model, rank_share
 from basketcli.protocol import FitContext
-from basketcli.runs import create_model, prepare
+from basketcli.registry import create_model
+from basketcli.runs import prepare
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 EVAL_WORKER = Path(__file__).with_name("ddp_eval_worker.py")

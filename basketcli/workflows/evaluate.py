@@ -18,9 +18,9 @@ from basketcli.errors import ConfigError
 from basketcli.evaluation import Evaluation, Variant, evaluate_model, target_repeat_share
 from basketcli.metrics import COMPARED_KEYS, f1_from_counts
 from basketcli.protocol import BasketModel, FitContext
+from basketcli.registry import create_model
 from basketcli.runs import (
     check_vocabulary,
-    create_model,
     data_summary,
     fit_model,
     is_run_dir,

@@ -40,10 +40,10 @@ from basketcli.errors import ArtifactError, ConfigError
 from basketcli.evaluation import DEFAULT_THRESHOLD, Variant, evaluate_model
 from basketcli.metrics import METRIC_KEYS
 from basketcli.protocol import BasketModel, FitContext, ProgressFactory, silent_progress
+from basketcli.registry import create_model
 from basketcli.render import GRID_KEYS, format_value, rows_csv, write_heatmap_png
 from basketcli.runs import (
     check_device_name,
-    create_model,
     fit_model,
     load_run,
     new_run_info,

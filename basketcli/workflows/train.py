@@ -25,7 +25,8 @@ from basketcli.engine.distributed import process_group
 from basketcli.errors import ArtifactError, BasketError, ConfigError
 from basketcli.evaluation import evaluate_model
 from basketcli.protocol import FitContext
-from basketcli.runs import check_device_name, create_model, fit_model, new_run_info, prepare
+from basketcli.registry import create_model
+from basketcli.runs import check_device_name, fit_model, new_run_info, prepare
 
 
 class TrainResult(BaseModel):

@@ -30,8 +30,9 @@ from basketcli.errors import ArtifactError, ConfigError
 from basketcli.evaluation import Variant, evaluate_model
 from basketcli.metrics import METRIC_KEYS
 from basketcli.protocol import FitContext, ProgressFactory, silent_progress
+from basketcli.registry import create_model
 from basketcli.render import rows_csv
-from basketcli.runs import create_model, fit_model, prepare
+from basketcli.runs import fit_model, prepare
 from basketcli.settings import build_config
 
 STUDY_FILE = "study.db"
