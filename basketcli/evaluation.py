@@ -29,8 +29,18 @@ RANKING_BASKET = SizingRule(kind="top-k", k=10)
 class Variant:
     """Post-hoc settings evaluated on the same scores without re-scoring."""
 
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float | None = None  # None: the model's own (its config's), else 0.5
     sizing: SizingRule | None = None  # None: the model's own rule
+
+
+def threshold_of(variant: Variant, model: BasketModel) -> float | None:
+    """The probability threshold f1_micro/f1_macro use for ``model`` (None for a ranker,
+    whose predicted basket is its top 10)."""
+    if not model.gives_probabilities:
+        return None
+    if variant.threshold is not None:
+        return variant.threshold
+    return float(getattr(model.config, "threshold", DEFAULT_THRESHOLD))
 
 
 @dataclass
@@ -144,10 +154,9 @@ def _tally(
         tally.ranking.add_per_user(ranking_metrics(ranked, target, history))
         for variant, rule, acc in zip(variants, rules, tally.variants, strict=True):
             # Products above the threshold for probabilistic models; a ranker's top 10 otherwise.
-            predicted = (
-                scores >= variant.threshold if model.gives_probabilities
-                else _basket(scores, ranked, RANKING_BASKET)
-            )
+            cut = threshold_of(variant, model)
+            predicted = (scores >= cut if cut is not None
+                         else _basket(scores, ranked, RANKING_BASKET))
             acc.add_per_user({**acc.counts.add(predicted, target),
                               "basket_f1": set_f1(_basket(scores, ranked, rule), target)})
     return tally

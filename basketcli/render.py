@@ -126,12 +126,15 @@ def compare_report(result: Any, keys: Sequence[str] | None = None,
     title = (f"{data['source']}: {data['users']:,} customers, {data['items']:,} products, test "
              "targets" + (f" ({repeat:.0%} of their products bought before)"
                           if repeat is not None else ""))
-    rows = [{"model": model_label(m), **m.metrics, "sizing": m.sizing,
-             "fit seconds": m.fit_seconds, "score seconds": m.score_seconds}
+    rows = [{"model": model_label(m), **m.metrics,
+             "threshold": "top 10" if m.threshold is None else f"{m.threshold:g}",
+             "sizing": m.sizing, "fit seconds": m.fit_seconds, "score seconds": m.score_seconds}
             for m in result.models]
     bootstrapped = bool(result.bootstrap)
+    legend = ("threshold: the probability above which a product counts as predicted for "
+              "f1_micro and f1_macro (a ranker's top 10 instead); sizing: the rule of basket_f1.")
     parts: list[RenderableType] = [*metrics_tables(
-        rows, title, keys, extra_columns=("sizing", "fit seconds", "score seconds"),
+        rows, title, keys, extra_columns=("threshold", "sizing", "fit seconds", "score seconds"),
         width=width, intervals=[m.intervals for m in result.models] if bootstrapped else None)]
     seeded = [m for m in result.models if m.seeds > 1]
     if seeded:
@@ -151,12 +154,13 @@ def compare_report(result: Any, keys: Sequence[str] | None = None,
     if compared:
         parts += fit_width(lambda chunk: _versus_table(result.models, chunk), compared, width)
     if bootstrapped:
-        parts.append(
-            f"±: half the 95% interval over customers ({result.bootstrap['resamples']:,} "
+        legend += (
+            f" ±: half the 95% interval over customers ({result.bootstrap['resamples']:,} "
             "bootstrap resamples). Against the best reference: the model minus the best "
             "reference baseline of the run on that metric, paired over the same resamples; "
             "verdicts are Holm-adjusted over the models compared, so read them, not the plain "
             "intervals, when many models are compared.")
+    parts.append(legend)
     return parts
 
 

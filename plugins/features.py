@@ -147,7 +147,8 @@ class _Pairs:
         first = np.ones(len(order), dtype=bool)
         first[1:] = sorted_key[1:] != sorted_key[:-1]
         starts = np.flatnonzero(first)
-        ends = np.append(starts[1:], len(order)) - 1
+        ends = (np.append(starts[1:], len(order)) - 1 if len(starts)
+                else np.zeros(0, dtype=np.int64))  # no lines: no pairs
         pair_key = sorted_key[starts]
         return cls(
             order=order, first_line=first, group=np.cumsum(first) - 1, starts=starts, ends=ends,
@@ -167,9 +168,11 @@ def item_attributes(catalog, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def build_candidates(
     hist: BasketData, stats: ProductStats, aisle: np.ndarray, department: np.ndarray,
-    explore: int = 0,
+    explore: int = 0, extra: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Candidates:
-    """Candidate rows with every feature for the customers of ``hist``."""
+    """Candidate rows with every feature for the customers of ``hist``: the products of each
+    customer's history, plus ``extra`` (customer, product) pairs, or else the ``explore`` most
+    popular products, when the customer never bought them."""
     pairs = _Pairs.of(hist)
     n_orders = hist.orders_per_user().astype(np.int64)
     order_user = hist.order_user()
@@ -205,8 +208,13 @@ def build_candidates(
     else:
         cols["up_mean_cart_position"] = cols["up_mean_cart_share"] = np.full(len(user), np.nan)
 
-    if explore > 0:
-        user, item, cols = _add_explore(hist, pairs, stats.popular(explore), cols)
+    if extra is not None:
+        user, item, cols = _add_explore(hist, pairs, extra[0], extra[1], cols)
+    elif explore > 0:
+        active = np.flatnonzero(hist.orders_per_user() > 0)
+        popular = stats.popular(explore).astype(np.int64)
+        user, item, cols = _add_explore(hist, pairs, np.repeat(active, len(popular)),
+                                        np.tile(popular, len(active)), cols)
     cols.update(_product_columns(stats, item))
     cols.update(_user_columns(hist, pairs, n_orders, user))
     cols.update(_catalog_columns(hist, n_orders, aisle, department, user, item))
@@ -289,13 +297,12 @@ def _streaks(pairs: _Pairs, line_rank: np.ndarray) -> np.ndarray:
 
 
 def _add_explore(
-    hist: BasketData, pairs: _Pairs, popular: np.ndarray, cols: dict[str, np.ndarray]
+    hist: BasketData, pairs: _Pairs, new_user: np.ndarray, new_item: np.ndarray,
+    cols: dict[str, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Append (customer, popular product never bought) rows and re-sort by customer, product."""
+    """Append (customer, product never bought) rows and re-sort by customer, product."""
     n_items = np.int64(max(hist.n_items, 1))
-    active = np.flatnonzero(hist.orders_per_user() > 0)
-    new_user = np.repeat(active, len(popular))
-    new_item = np.tile(popular.astype(np.int64), len(active))
+    new_user, new_item = new_user.astype(np.int64), new_item.astype(np.int64)
     history_keys = pairs.user * n_items + pairs.item  # already sorted
     new_keys = new_user * n_items + new_item
     fresh = ~_is_in(new_keys, history_keys)

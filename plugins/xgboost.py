@@ -19,6 +19,7 @@ This module imports neither xgboost nor pandas at import time (``basket models``
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from basketcli.artifacts import load_bundle, save_bundle
 from basketcli.data.basket_data import BasketData
 from basketcli.errors import ArtifactError, ConfigError
 from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig, search
+from basketcli.registry import create_model
 from basketcli.sizing import SizingRule, parse_sizing
 from plugins.features import (
     FEATURE_NAMES,
@@ -39,6 +41,8 @@ from plugins.features import (
     labels,
     training_levels,
 )
+from plugins.neighbours import NeighbourCells, fit_models, score_cells
+from plugins.neighbours import feature_names as neighbour_features
 from plugins.xgboost_dask import NO_ROWS, Boosted, boost_on_dask
 
 MODEL_FILE = "model.ubj"  # XGBoost's own UBJSON format: data only, never code
@@ -65,10 +69,18 @@ class XGBoostConfig(ModelConfig):
                               "product (1 keeps probabilities calibrated for expected-F1 sizing)")
     early_stopping_rounds: int = Field(30, ge=0, description="stop after this many rounds "
                                        "without a better validation log-loss (0: never)")
-    explore_candidates: int = Field(0, ge=0, description="also score this many of the most "
-                                    "popular products the customer never bought")
-    train_targets: int = Field(3, ge=1, description="past target orders per customer that "
-                               "training rows are built from", json_schema_extra=search(1, 6))
+    explore_candidates: int = Field(
+        0, ge=0, description="also score this many products the customer never bought: those "
+        "the first of `neighbours` scores best (the most popular without neighbours)",
+        json_schema_extra=search(choices=[0, 10, 30]))
+    neighbours: list[str] = Field(
+        [], description="registered models (such as tifuknn, upcf, taiw) whose scores of each "
+        "candidate are features: what customers like this one buy; fitted on the histories "
+        "of every training level and of the customers scored")
+    train_targets: int = Field(6, ge=1, description="past target orders per customer that "
+                               "training rows are built from (6: the better validation recall "
+                               "and ndcg on both bundled data sets than 3, 10)",
+                               json_schema_extra=search(1, 12))
     chunk_customers: int = Field(20_000, ge=1, description="customers whose candidate rows are "
                                  "built at once (memory against speed)")
     n_threads: int | None = Field(None, ge=1, description="XGBoost threads (default: the "
@@ -88,6 +100,11 @@ class XGBoostConfig(ModelConfig):
         return value
 
 
+def feature_names(config: XGBoostConfig) -> list[str]:
+    """The model's features: the candidate features, then the neighbour models' scores."""
+    return [*FEATURE_NAMES, *neighbour_features(config.neighbours)]
+
+
 class XGBoostModel(BasketModel):
     """Gradient-boosted trees on customer x product features (Instacart-winning recipe)."""
 
@@ -103,6 +120,9 @@ class XGBoostModel(BasketModel):
         self.scoring_stats: ProductStats | None = None  # refreshed by prepare_scoring
         self.aisle = np.zeros(0, dtype=np.int64)
         self.department = np.zeros(0, dtype=np.int64)
+        self.features = feature_names(self.config)
+        self.neighbour_models: list[BasketModel] = []  # fitted on the training customers
+        self.scoring_neighbours: list[BasketModel] | None = None  # on the customers scored
 
     # --- training -----------------------------------------------------------------------------
     def fit(self, train: BasketData, valid, ctx: FitContext) -> FitReport:
@@ -112,20 +132,26 @@ class XGBoostModel(BasketModel):
         self.scoring_stats = None
         # Each level: the histories before one past target order, its targets, and the
         # population statistics of those histories.
-        levels = [(hist, target, ProductStats.from_histories(hist))
+        self.features = feature_names(cfg)
+        levels = [(hist, target, ProductStats.from_histories(hist),
+                   self._neighbour_cells(fit_models(cfg.neighbours, hist, ctx), hist))
                   for hist, target in training_levels(train, cfg.train_targets)]
         if not levels:
             raise ConfigError(NO_ROWS)
+        # Kept to score customers that come without their population (basket predict).
+        self.neighbour_models = fit_models(cfg.neighbours, train, ctx)
+        self.scoring_neighbours = None
         valid_level = []
         if valid is not None and valid.n_users and valid.history.n_lines:
             valid_level = [(valid.history, valid.target,
-                            ProductStats.from_histories(valid.history))]
+                            ProductStats.from_histories(valid.history),
+                            self._neighbour_cells(self.neighbour_models, valid.history))]
         if ctx.dask_scheduler:
             boosted = boost_on_dask(
                 ctx.dask_scheduler, self._params(cfg.n_threads),  # None: workers' own threads
                 lambda parts: self._labelled_batches(levels, parts),
                 (lambda parts: self._labelled_batches(valid_level, parts)) if valid_level
-                else None, list(FEATURE_NAMES), cfg.n_estimators,
+                else None, list(self.features), cfg.n_estimators,
                 cfg.early_stopping_rounds or None, ctx.progress)
         else:
             boosted = self._boost(ctx, levels, valid_level)
@@ -143,7 +169,7 @@ class XGBoostModel(BasketModel):
                 "valid_rows": int(boosted.valid_rows),
                 "rounds": int(rounds), "best_round": best + 1,
                 "best_valid_logloss": float(losses[best]) if losses else None,
-                "feature_set_version": FEATURE_SET_VERSION, "features": list(FEATURE_NAMES),
+                "feature_set_version": FEATURE_SET_VERSION, "features": list(self.features),
                 **({"dask_workers": boosted.workers} if boosted.workers else {}),
             },
             history=[{"round": i + 1, "valid_logloss": float(v)} for i, v in enumerate(losses)],
@@ -173,7 +199,7 @@ class XGBoostModel(BasketModel):
 
     def _row_iterator(self, levels: list[tuple[BasketData, BasketData, ProductStats]]):
         """An xgboost DataIter over labelled rows, ``chunk_customers`` customers at a time."""
-        return _batch_iterator(lambda: self._labelled_batches(levels))
+        return _batch_iterator(lambda: self._labelled_batches(levels), self.features)
 
     def _labelled_batches(self, levels: list[tuple[BasketData, BasketData, ProductStats]],
                           parts: int = 1):
@@ -183,19 +209,38 @@ class XGBoostModel(BasketModel):
         Features only depend on the customer's own history and the level's population
         statistics, so building them per chunk gives the same rows as all at once.
         """
-        for hist, target, stats in levels:
+        for hist, target, stats, cells in levels:
             chunk = max(1, min(self.config.chunk_customers, -(-hist.n_users // parts)))
             for lo in range(0, hist.n_users, chunk):
                 users = np.arange(lo, min(lo + chunk, hist.n_users))
                 part = hist.select_users(users) if len(users) < hist.n_users else hist
-                rows = self._rows(part, stats)
+                rows = self._rows(part, stats, cells, users)
                 if len(rows):
                     goal = target.select_users(users) if part is not hist else target
                     yield rows.features, labels(rows, goal)
 
-    def _rows(self, hist: BasketData, stats: ProductStats):
-        return build_candidates(hist, stats, self.aisle, self.department,
-                                self.config.explore_candidates)
+    def _neighbour_cells(self, models: list[BasketModel], hist: BasketData
+                         ) -> NeighbourCells | None:
+        return score_cells(models, hist, self.config.explore_candidates) if models else None
+
+    def _rows(self, hist: BasketData, stats: ProductStats, cells: NeighbourCells | None,
+              users: np.ndarray | None = None):
+        """Candidate rows of ``hist``, whose customers are ``users`` of the population that
+        ``cells`` scored (all of them when None)."""
+        cfg = self.config
+        if cells is None:
+            return build_candidates(hist, stats, self.aisle, self.department,
+                                    cfg.explore_candidates)
+        users = np.arange(hist.n_users) if users is None else users
+        # The population's explore pairs of these customers, in the part's own indices.
+        local = np.full(users.max(initial=-1) + 1, -1, dtype=np.int64)
+        local[users] = np.arange(len(users))
+        inside = cells.explore_user <= users.max(initial=-1)
+        inside[inside] = local[cells.explore_user[inside]] >= 0
+        extra = (local[cells.explore_user[inside]], cells.explore_item[inside])
+        rows = build_candidates(hist, stats, self.aisle, self.department, 0, extra)
+        scores = cells.lookup(users[rows.user], rows.item, hist.n_items)
+        return replace(rows, features=np.hstack([rows.features, scores]))
 
     def _params(self, threads: int | None) -> dict[str, Any]:
         cfg = self.config
@@ -213,6 +258,8 @@ class XGBoostModel(BasketModel):
         # Product statistics describe the population whose histories are being scored, as they
         # described each training target's population.
         self.scoring_stats = ProductStats.from_histories(histories)
+        ctx = FitContext(catalog=None, n_threads=self.config.n_threads or FitContext().n_threads)
+        self.scoring_neighbours = fit_models(self.config.neighbours, histories, ctx)
 
     def score(self, histories: BasketData) -> np.ndarray:
         if self.booster is None or self.fit_stats is None:
@@ -222,7 +269,9 @@ class XGBoostModel(BasketModel):
             stats = self.fit_stats
         filler = np.clip(FILLER_SCALE * stats.basket_share, 0.0, FILLER_SCALE).astype(np.float32)
         out = np.broadcast_to(filler, (histories.n_users, histories.n_items)).copy()
-        rows = self._rows(histories, stats)
+        models = self.scoring_neighbours if self.scoring_neighbours is not None \
+            else self.neighbour_models
+        rows = self._rows(histories, stats, self._neighbour_cells(models, histories))
         if len(rows):
             probs = self.booster.inplace_predict(rows.features, validate_features=False)
             out[rows.user, rows.item] = np.clip(probs, 0.0, 1.0)
@@ -239,10 +288,14 @@ class XGBoostModel(BasketModel):
     # --- persistence --------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         # Besides the booster: product statistics and catalog codes scoring needs.
+        # The neighbour models fitted on the training customers come along (as arrays), for
+        # customers scored without their population.
+        neighbours = {f"nb{i}_{key}": value for i, model in enumerate(self.neighbour_models)
+                      for key, value in model.state().items()}
         save_bundle(directory, {"feature_set_version": FEATURE_SET_VERSION,
-                                "features": list(FEATURE_NAMES)},
+                                "features": list(self.features)},
                     {**self.fit_stats.arrays(), "aisle": self.aisle,
-                     "department": self.department},
+                     "department": self.department, **neighbours},
                     {MODEL_FILE: bytes(self.booster.save_raw("ubj"))})
 
     @classmethod
@@ -252,12 +305,13 @@ class XGBoostModel(BasketModel):
         # malformed models.
         bundle = load_bundle(directory)
         version, features = bundle.meta.get("feature_set_version"), bundle.meta.get("features")
-        if version != FEATURE_SET_VERSION or features != list(FEATURE_NAMES):
+        expected = feature_names(config)
+        if version != FEATURE_SET_VERSION or features != expected:
             raise ArtifactError(
                 f"{directory}: trained with feature set {version!r} "
                 f"({len(features) if isinstance(features, list) else '?'} features), but this "
                 f"xgboost plugin computes feature set {FEATURE_SET_VERSION} "
-                f"({len(FEATURE_NAMES)} features); train the model again"
+                f"({len(expected)} features); train the model again"
             )
         model_path = directory / MODEL_FILE
         booster = xgboost.Booster()
@@ -271,14 +325,22 @@ class XGBoostModel(BasketModel):
             raise ArtifactError(
                 f"{model_path}: corrupt XGBoost model ({first}); train the model again"
             ) from None
-        if list(booster.feature_names or []) != list(FEATURE_NAMES):
+        if list(booster.feature_names or []) != expected:
             raise ArtifactError(
                 f"{model_path}: the model's features differ from this plugin's; train it again"
             )
         model = cls(config)
+        model.features = expected
         try:
             model.fit_stats = ProductStats.from_arrays(bundle.arrays)
             model.aisle, model.department = bundle.arrays["aisle"], bundle.arrays["department"]
+            model.neighbour_models = []
+            for i, name in enumerate(config.neighbours):
+                neighbour = create_model(name)
+                prefix = f"nb{i}_"
+                neighbour.set_state({k[len(prefix):]: v for k, v in bundle.arrays.items()
+                                     if k.startswith(prefix)})
+                model.neighbour_models.append(neighbour)
         except KeyError as exc:
             raise ArtifactError(f"{directory}: the bundle lacks array {exc}; train the model again"
                                 ) from None
@@ -294,7 +356,7 @@ def _xgboost():
     return xgboost
 
 
-def _batch_iterator(make_batches):
+def _batch_iterator(make_batches, names: list[str]):
     """An xgboost DataIter over ``make_batches()`` (features, labels); restartable."""
     xgboost = _xgboost()
 
@@ -310,7 +372,7 @@ def _batch_iterator(make_batches):
             if batch is None:
                 return False
             features, label = batch
-            input_data(data=features, label=label, feature_names=list(FEATURE_NAMES))
+            input_data(data=features, label=label, feature_names=list(names))
             return True
 
         def reset(self) -> None:

@@ -10,7 +10,7 @@ def test_compare_json_has_every_metric_and_the_references(invoke, tiny_csv):
     assert r.exit_code == 0, r.output
     payload = json.loads(r.stdout)
     names = [m["name"] for m in payload["models"]]
-    assert names == ["gtopfreq", "ptopfreq", "gptopfreq", "tifuknn"]
+    assert names == ["gtopfreq", "ptopfreq", "tifuknn", "gptopfreq"]
     for row in payload["models"]:
         assert set(METRIC_KEYS) <= set(row["metrics"])
         assert row["fit_seconds"] >= 0 and row["score_seconds"] >= 0
@@ -69,7 +69,7 @@ def test_basketcli_cli_app_is_the_typer_app_with_every_command():
     assert isinstance(app, typer.Typer)
     names = {info.name for info in app.registered_commands}
     assert names == {"compare", "embed", "evaluate", "grid", "models", "new-plugin", "predict",
-                     "train"}
+                     "train", "tune"}
     assert [group.name for group in app.registered_groups] == ["data"]
 
 

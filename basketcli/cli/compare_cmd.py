@@ -32,9 +32,10 @@ def compare_command(
     models: Annotated[str | None, typer.Option(
         "--models", help="comma-separated model names or run directories (default: every "
         "installed model)")] = None,
-    threshold: ThresholdOpt = 0.5, sizing: SizingOpt = None, device: DeviceOpt = "auto",
+    threshold: ThresholdOpt = None, sizing: SizingOpt = None, device: DeviceOpt = "auto",
     no_reference: Annotated[bool, typer.Option(
-        "--no-reference", help="leave out the G-TopFreq and P-TopFreq reference rows")] = False,
+        "--no-reference", help="leave out the reference rows every comparison adds "
+        "(G-TopFreq, P-TopFreq, TIFU-KNN)")] = False,
     reference: Annotated[str | None, typer.Option(
         "--reference", help="compare every model with this one (default: the best reference "
         "baseline of the run, per metric)")] = None,

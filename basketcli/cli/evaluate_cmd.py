@@ -35,7 +35,7 @@ def evaluate_command(
         help="a run directory made by 'basket train'")] = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="fit this model now and evaluate it")] = None,
-    threshold: ThresholdOpt = 0.5,
+    threshold: ThresholdOpt = None,
     sizing: SizingOpt = None, device: DeviceOpt = "auto",
     importance: Annotated[bool, typer.Option(
         "--importance", help="also print the model's top features (models that have them)",

@@ -87,8 +87,9 @@ PerCustomerOpt = Annotated[Path | None, typer.Option(
 ForceOpt = Annotated[bool, typer.Option("--force", help="replace what --out already holds")]
 ResumeOpt = Annotated[bool, typer.Option(
     "--resume", help="continue the interrupted run or grid in --out (finished work is kept)")]
-ThresholdOpt = Annotated[float, typer.Option(
-    "--threshold", min=0.0, max=1.0, help="probability threshold for f1_micro/f1_macro")]
+ThresholdOpt = Annotated[float | None, typer.Option(
+    "--threshold", min=0.0, max=1.0, help="probability threshold for f1_micro/f1_macro "
+    "(default: each model's own, as configured; 0.5 for models without one)")]
 SizingOpt = Annotated[str | None, typer.Option(
     "--sizing", help="basket size rule for basket_f1: top-k[:K], threshold[:T] or expected-f1 "
     "(default: each model's own)")]

@@ -15,7 +15,13 @@ from basketcli.artifacts import atomic_path
 from basketcli.data.source import DataSpec
 from basketcli.data.split import EvalSet, Split
 from basketcli.errors import ConfigError
-from basketcli.evaluation import Evaluation, Variant, evaluate_model, target_repeat_share
+from basketcli.evaluation import (
+    Evaluation,
+    Variant,
+    evaluate_model,
+    target_repeat_share,
+    threshold_of,
+)
 from basketcli.metrics import COMPARED_KEYS, f1_from_counts
 from basketcli.protocol import BasketModel, FitContext
 from basketcli.registry import create_model
@@ -30,7 +36,7 @@ from basketcli.runs import (
 from basketcli.sizing import SizingRule
 from basketcli.workflows.tune import tune
 
-REFERENCE_MODELS = ("gtopfreq", "ptopfreq")
+REFERENCE_MODELS = ("gtopfreq", "ptopfreq", "tifuknn")  # in every comparison (DESIGN.md)
 COUNT_KEYS = ("_tp", "_fp", "_fn")  # f1_micro's per-customer counts
 
 
@@ -58,6 +64,7 @@ class ModelResult(BaseModel):
     tune_seconds: float | None = None
     tune_trials: int | None = None
     sizing: str
+    threshold: float | None = None  # f1_micro's probability threshold (None: a ranker's top 10)
     fit_seconds: float | None = None
     score_seconds: float
 
@@ -78,8 +85,9 @@ class _Scored:
 
 def evaluate(
     target: str, spec: DataSpec | None, settings: dict[str, Any] | None = None, *,
-    threshold: float = 0.5, sizing: SizingRule | None = None, ctx: FitContext | None = None,
-    from_run: bool = False, bootstrap: int = stats.DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
+    threshold: float | None = None, sizing: SizingRule | None = None,
+    ctx: FitContext | None = None, from_run: bool = False,
+    bootstrap: int = stats.DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
     per_customer: Path | None = None,
 ) -> tuple[CompareResult, BasketModel]:
     """Test-split metrics of a model name (fitted now) or of a saved run directory."""
@@ -100,7 +108,8 @@ def evaluate(
 
 
 def compare(
-    targets: list[str], spec: DataSpec, *, reference: bool = True, threshold: float = 0.5,
+    targets: list[str], spec: DataSpec, *, reference: bool = True,
+    threshold: float | None = None,
     sizing: SizingRule | None = None, ctx: FitContext | None = None,
     bootstrap: int = stats.DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
     against: str | None = None, seeds: int = 1, per_customer: Path | None = None,
@@ -155,7 +164,7 @@ def compare(
     return _result(scored, dataset, split, bootstrap, bootstrap_seed, against, per_customer)
 
 
-def _test(model: BasketModel, split: Split, threshold: float, sizing: SizingRule | None,
+def _test(model: BasketModel, split: Split, threshold: float | None, sizing: SizingRule | None,
           ctx: FitContext) -> Evaluation:
     return evaluate_model(model, split.test, [Variant(threshold, sizing)],
                           progress=ctx.progress)[0]
@@ -174,6 +183,7 @@ def _scored(model: BasketModel, source: str, evaluations: list[Evaluation],
     row = ModelResult(
         name=model.name, source=source, reference=model.reference, metrics=metrics,
         seeds=len(evaluations), seed_spread=spread, sizing=first.sizing_label,
+        threshold=threshold_of(first.variant, model),
         fit_seconds=fit_seconds,
         score_seconds=float(np.mean([e.score_seconds for e in evaluations])))
     return _Scored(row, per_user)

@@ -111,6 +111,7 @@ def _run_name(values: dict[str, Any], key: str) -> str:
 
 def plan_variants(
     model: str, thresholds: list[float] | None, sizings: list[SizingRule] | None,
+    fixed: dict[str, Any] | None = None,
 ) -> tuple[list[Variant], list[str]]:
     """The post-hoc settings to score on each fitted model, and notes for the user.
 
@@ -122,7 +123,10 @@ def plan_variants(
     notes = []
     rules: list[SizingRule | None] = list(sizings) if sizings else [None]
     if cls.gives_probabilities:
-        cuts = thresholds or [DEFAULT_THRESHOLD]
+        # Without --threshold: the configuration's own (as train and evaluate use it).
+        own = getattr(build_config(cls.Config, fixed or {}, model), "threshold",
+                      DEFAULT_THRESHOLD)
+        cuts = thresholds or [float(own)]
     else:
         cuts = [DEFAULT_THRESHOLD]
         if thresholds:
@@ -140,7 +144,8 @@ def plan_variants(
 
 def variant_label(variant: Variant) -> str:
     sizing = variant.sizing.label() if variant.sizing else "default"
-    return f"threshold={variant.threshold:g}|sizing={sizing}"
+    threshold = "own" if variant.threshold is None else f"{variant.threshold:g}"
+    return f"threshold={threshold}|sizing={sizing}"
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -286,7 +291,7 @@ def grid(
         raise ConfigError("give at least one --param key=value[,value...]")
     check_device_name(device)
     plan_runs(model, params, fixed)  # every value validated before data is even read
-    variants, notes = plan_variants(model, thresholds, sizings)
+    variants, notes = plan_variants(model, thresholds, sizings, fixed)
     out = Path(out)
     dataset, split = prepare(spec)
     runs = plan_runs(model, params, fixed, dataset.fingerprint)

@@ -189,14 +189,22 @@ def _storage(url: str | None) -> Any:
     if url is None:
         return optuna.storages.InMemoryStorage()
     engine = {"connect_args": {"timeout": LOCK_SECONDS}} if url.startswith("sqlite") else {}
-    try:
-        # A heartbeat marks the trials of a killed process as failed once the grace period is
-        # over, so a resumed or shared study does not wait for them.
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=30,
-                                          grace_period=120)
-    except Exception as exc:  # SQLAlchemy raises many types for a bad URL or database
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"--storage {url}: cannot open the study database ({reason})") from None
+    for attempt in range(3):
+        try:
+            # A heartbeat marks the trials of a killed process as failed once the grace
+            # period is over, so a resumed or shared study does not wait for them.
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=30,
+                                              grace_period=120)
+        except Exception as exc:  # SQLAlchemy raises many types for a bad URL or database
+            racing = "already exists" in str(exc) or "UNIQUE" in str(exc)
+            if attempt < 2 and racing:
+                time.sleep(0.5 + attempt)  # another process was creating the tables
+                continue
+            text = str(exc).strip()
+            reason = text.splitlines()[0][:160] if text else type(exc).__name__
+            raise ConfigError(f"--storage {url}: cannot open the study database ({reason})"
+                              ) from None
+    raise AssertionError("unreachable")
 
 
 def _study(model: str, url: str | None, fingerprint: str, monitor: str,
@@ -210,17 +218,14 @@ def _study(model: str, url: str | None, fingerprint: str, monitor: str,
     name = f"basket-{model}"
     identity = {"model": model, "data_fingerprint": fingerprint, "monitor": monitor,
                 "search_space": json.loads(json.dumps(space))}
-    try:
-        study = optuna.load_study(study_name=name, storage=storage,
-                                  sampler=_sampler(seed), pruner=_pruner())
-    except KeyError:
-        summaries = optuna.get_all_study_summaries(storage) if url else []
-        if summaries:
-            others = ", ".join(s.study_name for s in summaries)
-            raise ArtifactError(f"{url}: holds the study of another model ({others}); choose "
-                                "another --out or --storage") from None
-        study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
-                                    sampler=_sampler(seed), pruner=_pruner())
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)] if url else []
+    if names and name not in names:
+        raise ArtifactError(f"{url}: holds the study of another model ({', '.join(names)}); "
+                            "choose another --out or --storage")
+    # Processes sharing a database may create the study at the same moment: one does.
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
+                                sampler=_sampler(seed), pruner=_pruner(), load_if_exists=True)
+    if not study.user_attrs:
         for key, value in identity.items():
             study.set_user_attr(key, value)
         return study
