@@ -221,3 +221,40 @@ def test_runs_finished_before_a_failure_are_kept(invoke, tiny_csv, tmp_path, fit
     assert r.exit_code == 0, r.output
     assert [f["prior_strength"] for f in fits] == [1.0, 2.0, 3.0]  # 1.0 fitted once only
     assert len(json.loads(r.stdout)["rows"]) == 3
+
+
+def test_a_best_setting_on_the_edge_of_the_grid_says_so():
+    from basketcli.workflows.grid import edge_notes
+
+    rows = [{"k": k, "alpha": a, "ndcg@10": 0.3 + k / 100 - abs(a - 0.5), "run": "r"}
+            for k in (10, 20, 40) for a in (0.2, 0.5, 0.8)]
+    rows.sort(key=lambda r: -r["ndcg@10"])
+    assert edge_notes(rows, ["k", "alpha"], "ndcg@10") == [
+        "the best ndcg@10 is at the highest k of the grid (40); extend the grid above it"]
+    assert edge_notes(rows[:2], ["k"], "ndcg@10") == []  # two values: no edge to speak of
+
+
+def test_parallel_fits_relay_their_progress(tiny_csv, tmp_path):
+    """Worker processes report their epochs and rounds; the parent shows them."""
+    from basketcli.data.source import DataSpec
+    from basketcli.workflows.grid import grid
+
+    seen = []
+
+    class Recording:
+        def __init__(self, description, total):
+            seen.append(description)
+
+        def advance(self, steps=1, **info):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+    result = grid("xgboost", {"max_depth": [2, 3]}, DataSpec(source=str(tiny_csv)),
+                  tmp_path / "g", fixed={"n_estimators": 5}, jobs=2, progress=Recording)
+    assert result.runs_fitted == 2
+    assert sum("boosting rounds" in d for d in seen) == 2  # one per fit, from the workers

@@ -17,6 +17,7 @@ import os
 import random
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -335,7 +336,7 @@ def grid(
     result = GridResult(
         model=model, out=str(out), sort=sort, param_names=labels, rows=rows, best=best,
         test=test, runs_total=len(runs), runs_fitted=sum(r.fitted for r in records.values()),
-        heatmap=heatmap_of(rows, labels, sort), notes=notes,
+        heatmap=heatmap_of(rows, labels, sort), notes=notes + edge_notes(rows, labels, sort),
     )
     if heatmap_png and result.heatmap is not None:
         path = write_heatmap_png(result.heatmap, out / HEATMAP_PNG)
@@ -359,16 +360,91 @@ def _execute(
             yield run_one(model, create_model(model, run.config), run, dataset, split, variants,
                           runs_dir / run.name, threads, device, progress)
         return
+    import multiprocessing
+
     from joblib import Parallel, delayed
 
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
-    # Large arrays of the data set reach the worker processes as read-only memory maps.
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-    yield from parallel(
-        delayed(run_one)(model, create_model(model, run.config), run, dataset, split, variants,
-                         runs_dir / run.name, threads, device)
-        for run in todo
-    )
+    # Workers report their fits' progress (epochs, boosting rounds) through a queue that a
+    # thread here turns into progress bars.
+    with multiprocessing.Manager() as manager, _relayed(progress, manager.Queue()) as queue:
+        # Large arrays of the data set reach the worker processes as read-only memory maps.
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        yield from parallel(
+            delayed(run_one)(model, create_model(model, run.config), run, dataset, split,
+                             variants, runs_dir / run.name, threads, device,
+                             QueuedProgress(queue, run.name))
+            for run in todo
+        )
+
+
+class QueuedProgress:
+    """A ProgressFactory for a worker process: every task and step goes into a queue."""
+
+    def __init__(self, queue: Any, run: str) -> None:
+        self.queue, self.run, self.count = queue, run, 0
+
+    def __call__(self, description: str, total: int | None = None) -> _QueuedTask:
+        self.count += 1
+        key = f"{self.run}:{self.count}"
+        self.queue.put(("start", key, f"{self.run}: {description}", total, {}))
+        return _QueuedTask(self.queue, key)
+
+
+class _QueuedTask:
+    def __init__(self, queue: Any, key: str) -> None:
+        self.queue, self.key = queue, key
+
+    def advance(self, steps: int = 1, **info: Any) -> None:
+        self.queue.put(("advance", self.key, None, steps, info))
+
+    def __enter__(self) -> _QueuedTask:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.queue.put(("end", self.key, None, None, {}))
+
+
+@contextmanager
+def _relayed(progress: ProgressFactory, queue: Any) -> Iterator[Any]:
+    """Show the tasks that workers put into ``queue`` with ``progress`` while inside."""
+    import threading
+
+    tasks: dict[str, Any] = {}
+
+    def relay() -> None:
+        while (message := queue.get()) is not None:
+            kind, key, description, number, info = message
+            if kind == "start":
+                tasks[key] = progress(description, number).__enter__()
+            elif kind == "advance" and key in tasks:
+                tasks[key].advance(number, **info)
+            elif kind == "end" and key in tasks:
+                tasks.pop(key).__exit__(None, None, None)
+
+    thread = threading.Thread(target=relay, daemon=True)
+    thread.start()
+    try:
+        yield queue
+    finally:
+        queue.put(None)
+        thread.join(timeout=10)
+
+
+def edge_notes(rows: list[dict[str, Any]], labels: list[str], sort: str) -> list[str]:
+    """One line per numeric setting whose best value is the lowest or highest of its grid
+    (of three or more values): the best may lie beyond it."""
+    notes = []
+    best = rows[0]
+    for name in labels:
+        values = sorted({r[name] for r in rows if isinstance(r[name], int | float)
+                         and not isinstance(r[name], bool)})
+        if len(values) < 3 or best[name] not in (values[0], values[-1]):
+            continue
+        side, beyond = ("lowest", "below") if best[name] == values[0] else ("highest", "above")
+        notes.append(f"the best {sort} is at the {side} {name} of the grid "
+                     f"({format_value(best[name])}); extend the grid {beyond} it")
+    return notes
 
 
 def _rows(
