@@ -258,3 +258,23 @@ def test_parallel_fits_relay_their_progress(tiny_csv, tmp_path):
                   tmp_path / "g", fixed={"n_estimators": 5}, jobs=2, progress=Recording)
     assert result.runs_fitted == 2
     assert sum("boosting rounds" in d for d in seen) == 2  # one per fit, from the workers
+
+
+def test_without_matplotlib_grid_and_train_say_how_to_get_plots(invoke, tiny_csv, tmp_path,
+                                                                 monkeypatch):
+    import sys
+
+    for name in ("matplotlib", "matplotlib.pyplot", "matplotlib.figure",
+                 "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)  # import now fails
+    r = run_grid(invoke, tiny_csv, tmp_path / "g", "--model", "gptopfreq",
+                 "--param", "prior_strength=0.5,4", "--threshold", "0.2,0.4")
+    assert r.exit_code == 0, r.output
+    assert "install basket[plot] for PNG plots" in r.stderr
+    assert not (tmp_path / "g" / "heatmap.png").exists()
+    r = invoke("train", "--model", "cnngru", "--data", tiny_csv, "--out", tmp_path / "run",
+               "--set", "epochs=1", "--set", "embedding_dim=8", "--set", "order_hidden=16",
+               "--set", "n_layers=1", "--set", "repeat_hidden=8")
+    assert r.exit_code == 0, r.output
+    assert "install basket[plot] for PNG plots" in r.stderr
+    assert (tmp_path / "run" / "curves.csv").is_file()

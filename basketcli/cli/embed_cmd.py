@@ -40,7 +40,7 @@ def embed_command(
     with progress_bars(not json_out) as progress:
         ctx = FitContext(progress=progress, device=device)
         if not json_out:
-            ctx.log = lambda line: err_console.print(line, highlight=False)
+            ctx.log = lambda line: err_console.print(line, highlight=False, markup=False)
         result = embed(spec, out, settings, neighbors=neighbors, n_neighbors=n_neighbors,
                        ctx=ctx)
     if json_out:

@@ -75,7 +75,7 @@ def train_command(
                 if threads is not None:
                     ctx.n_threads = threads
                 if shows:
-                    ctx.log = lambda line: err_console.print(line, highlight=False)
+                    ctx.log = lambda line: err_console.print(line, highlight=False, markup=False)
                 result = train(model, spec, settings, out, force=force, resume=resume,
                                          ctx=ctx)
         except KeyboardInterrupt:

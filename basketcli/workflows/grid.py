@@ -341,6 +341,9 @@ def grid(
     if heatmap_png and result.heatmap is not None:
         path = write_heatmap_png(result.heatmap, out / HEATMAP_PNG)
         result.heatmap_png = str(path) if path else None
+        if path is None:
+            result.notes.append(f"matplotlib is not installed, so no {HEATMAP_PNG}: install "
+                                "basket[plot] for PNG plots")
     atomic_write_text(out / GRID_CSV, rows_csv(rows))
     atomic_write_json(out / GRID_JSON, {
         "model": model, "data": spec.model_dump(mode="json"), "sort": sort, **result.payload(),

@@ -99,7 +99,10 @@ def _train(name: str, spec: DataSpec, settings: dict[str, Any], out: Path, force
         def save() -> Any:
             validation = shared or evaluate_model(model, split.valid, progress=ctx.progress)[0]
             model.save(out)
-            write_curves(out, report.history)
+            written = write_curves(out, report.history)
+            if report.history and len(written) < 2:
+                ctx.log("matplotlib is not installed, so no curves.png: install basket[plot] "
+                        "for PNG plots")
             return validation
 
         validation = ranks.from_main(save)
