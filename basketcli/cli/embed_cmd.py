@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from basketcli.cli.options import DeviceOpt, JsonOpt, data_options
+from basketcli.cli.options import DeviceOpt, ForceOpt, JsonOpt, data_options
 from basketcli.cli.ui import console, emit_json, err_console, progress_bars
 
 if TYPE_CHECKING:
@@ -16,7 +16,10 @@ if TYPE_CHECKING:
 
 @data_options
 def embed_command(
-    out: Annotated[Path, typer.Option("--out", help="EV file to write (.npz)")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="EV file to write (.npz); an existing one only with --force")] = None,
+    ev: Annotated[Path | None, typer.Option(
+        "--ev", help="query this existing EV file with --neighbors instead of training")] = None,
     dim: Annotated[int, typer.Option(
         "--dim", min=1, max=1024, help="size of a product vector")] = 64,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="passes over the products")] = 10,
@@ -27,22 +30,40 @@ def embed_command(
     n_neighbors: Annotated[int, typer.Option(
         "--n-neighbors", min=1, help="how many neighbours to print")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="random seed")] = 0,
-    device: DeviceOpt = "auto", json_out: JsonOpt = False, *, spec: DataSpec,
+    force: ForceOpt = False, device: DeviceOpt = "auto", json_out: JsonOpt = False,
+    *, spec: DataSpec,
 ) -> None:
     """Learn a vector per product from the training baskets; use it with
-    --set embeddings=FILE when training cnngru or attngru."""
+    --set embeddings=FILE when training cnngru or attngru.
+
+    With a catalog (--catalog, or the data's own) the vectors also learn each product's aisle
+    and department, so they differ from the same data's vectors without one; the EV file
+    records the catalog. --ev FILE --neighbors NAME looks an existing file up instead.
+    """
     from basketcli.embedding import EmbedSettings
+    from basketcli.errors import ConfigError
     from basketcli.protocol import FitContext
     from basketcli.render import neighbours_table
-    from basketcli.workflows.embed import embed
+    from basketcli.workflows.embed import embed, query_ev
 
+    if ev is not None:
+        if neighbors is None or out is not None:
+            raise ConfigError("--ev FILE goes with --neighbors NAME (and no --out)")
+        result = query_ev(ev, spec, neighbors, n_neighbors)
+        if json_out:
+            emit_json(result.model_dump())
+        else:
+            console.print(neighbours_table(result))
+        return
+    if out is None:
+        raise ConfigError("give --out FILE (the EV file to write), or --ev FILE --neighbors NAME")
     settings = EmbedSettings(dim=dim, epochs=epochs, context=context, seed=seed)
     with progress_bars(not json_out) as progress:
         ctx = FitContext(progress=progress, device=device)
         if not json_out:
             ctx.log = lambda line: err_console.print(line, highlight=False, markup=False)
         result = embed(spec, out, settings, neighbors=neighbors, n_neighbors=n_neighbors,
-                       ctx=ctx)
+                       ctx=ctx, force=force)
     if json_out:
         emit_json(result.model_dump())
         return

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from basketcli.artifacts import now_iso
-from basketcli.data.prepare import Dataset
+from basketcli.data.prepare import Dataset, load_dataset
 from basketcli.data.source import DataSpec
 from basketcli.embedding import (
     EV_FORMAT,
@@ -18,10 +18,11 @@ from basketcli.embedding import (
     EmbedSettings,
     cooccurrence_inputs,
     nearest,
+    read_ev,
     train_autoencoder,
     write_ev,
 )
-from basketcli.errors import ConfigError, DataError
+from basketcli.errors import ArtifactError, ConfigError, DataError
 from basketcli.protocol import FitContext
 from basketcli.runs import prepare
 
@@ -36,11 +37,12 @@ class EmbedResult(BaseModel):
     out: str
     products: int
     dim: int
-    context_columns: int
-    catalog_columns: int
-    epochs: int
-    loss: float
-    losses: list[float]
+    context_columns: int | None = None
+    catalog_columns: int | None = None  # aisle + department columns (0: no catalog)
+    catalog: str | None = None  # the catalog whose aisles and departments the vectors learnt
+    epochs: int | None = None
+    loss: float | None = None
+    losses: list[float] = []
     seconds: float
     fingerprint: str
     query: str | None = None
@@ -52,11 +54,17 @@ class EmbedResult(BaseModel):
 def embed(
     spec: DataSpec, out: Path, settings: EmbedSettings | None = None, *,
     neighbors: str | None = None, n_neighbors: int = 10, ctx: FitContext | None = None,
+    force: bool = False,
 ) -> EmbedResult:
-    """Train product embeddings on the training baskets of ``spec`` and write the EV file."""
+    """Train product embeddings on the training baskets of ``spec`` and write the EV file
+    (an existing file only with ``force``)."""
     settings = settings or EmbedSettings()
     ctx = ctx or FitContext()
     started = time.perf_counter()
+    out = Path(out)
+    if out.is_dir() or (out.exists() and not force):
+        what = "is a folder" if out.is_dir() else "already exists"
+        raise ArtifactError(f"--out {out}: {what}; choose another file or pass --force")
     dataset, split = prepare(spec)
     query_id = resolve_product(neighbors, dataset) if neighbors is not None else None
     inputs, n_context, n_catalog = cooccurrence_inputs(split.train, settings.context,
@@ -67,6 +75,7 @@ def embed(
         "data": dataset.spec.describe(), "dim": settings.dim, "loss": losses[-1],
         "losses": losses, "settings": settings.model_dump(), "context_columns": n_context,
         "catalog_columns": n_catalog, "created": now_iso(),
+        "catalog": dataset.catalog.source if dataset.catalog else None,
     }
     ev = EmbeddingFile(dataset.data.item_ids, codes, metadata)
     write_ev(out, ev)
@@ -74,13 +83,37 @@ def embed(
         out=str(out), products=len(codes), dim=settings.dim, context_columns=n_context,
         catalog_columns=n_catalog, epochs=settings.epochs, loss=losses[-1], losses=losses,
         seconds=time.perf_counter() - started, fingerprint=dataset.fingerprint,
+        catalog=metadata["catalog"],
     )
     if query_id is not None:
-        names = dataset.catalog.name_of if dataset.catalog else (lambda pid: None)
-        result.query, result.query_id, result.query_name = neighbors, query_id, names(query_id)
-        result.neighbors = [Neighbour(product_id=pid, name=names(pid), similarity=sim)
-                            for pid, sim in nearest(ev, query_id, n_neighbors)]
+        _add_neighbours(result, ev, dataset, neighbors, query_id, n_neighbors)
     return result
+
+
+def query_ev(path: Path, spec: DataSpec, neighbors: str, n_neighbors: int = 10) -> EmbedResult:
+    """The products nearest to ``neighbors`` in an existing EV file (no training); names from
+    the data's catalog."""
+    started = time.perf_counter()
+    ev = read_ev(Path(path))
+    dataset = load_dataset(spec)
+    query_id = resolve_product(neighbors, dataset)
+    if not np.isin(query_id, ev.product_ids):
+        raise DataError(f"--neighbors {neighbors!r}: product {query_id} has no vector in {path} "
+                        "(made from other data?); rebuild it with 'basket embed'")
+    result = EmbedResult(out=str(path), products=len(ev.product_ids), dim=ev.dim,
+                         seconds=time.perf_counter() - started,
+                         fingerprint=str(ev.metadata.get("fingerprint", "")),
+                         catalog=ev.metadata.get("catalog"))
+    _add_neighbours(result, ev, dataset, neighbors, query_id, n_neighbors)
+    return result
+
+
+def _add_neighbours(result: EmbedResult, ev: EmbeddingFile, dataset: Dataset, query: str,
+                    query_id: int, n_neighbors: int) -> None:
+    names = dataset.catalog.name_of if dataset.catalog else (lambda pid: None)
+    result.query, result.query_id, result.query_name = query, query_id, names(query_id)
+    result.neighbors = [Neighbour(product_id=pid, name=names(pid), similarity=sim)
+                        for pid, sim in nearest(ev, query_id, n_neighbors)]
 
 
 def resolve_product(query: str, dataset: Dataset) -> int:
