@@ -143,3 +143,16 @@ def test_models_follows_edits_breakage_installs_and_upgrades(basket, tmp_path):
     rows, _ = models()
     assert rows["tplug"]["status"] == "unavailable"
     assert "its module 'basket_tplug' is not installed" in rows["tplug"]["summary"]
+
+
+@pytest.mark.parametrize(("words", "expected"), [
+    ("basket train --model cn", "cnngru"),
+    ("basket compare --models tifuknn,gpt", "tifuknn,gptopfreq"),
+    ("basket models --params xgb", "xgboost"),
+])
+def test_shell_completion_offers_model_names(basket, words, expected):
+    code, out, err, modules = basket(_BASKET_COMPLETE="complete_bash", COMP_WORDS=words,
+                                     COMP_CWORD=str(len(words.split()) - 1))
+    assert code == 0, err
+    assert out.split() == [expected]
+    assert heavy_in(modules) == []  # completing imports no model

@@ -73,9 +73,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks of errors")] = False,
+    # metavar="": a flag takes no value (Typer would show <bool>)
+    debug: Annotated[bool, typer.Option(
+        "--debug", metavar="", help="show tracebacks of errors")] = False,
     version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
+        "--version", metavar="", callback=_version, is_eager=True,
+        help="print the version and exit")] = False,
 ) -> None:
     DEBUG["enabled"] = debug
 

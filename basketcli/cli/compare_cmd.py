@@ -17,6 +17,7 @@ from basketcli.cli.options import (
     SizingOpt,
     ThresholdOpt,
     TrialsOpt,
+    complete_models,
     data_options,
     metric_keys,
     output_format,
@@ -31,10 +32,10 @@ if TYPE_CHECKING:
 def compare_command(
     models: Annotated[str | None, typer.Option(
         "--models", help="comma-separated model names or run directories (default: every "
-        "installed model)")] = None,
+        "installed model)", autocompletion=complete_models)] = None,
     threshold: ThresholdOpt = None, sizing: SizingOpt = None, device: DeviceOpt = "auto",
     no_reference: Annotated[bool, typer.Option(
-        "--no-reference", help="leave out the reference rows every comparison adds "
+        "--no-reference", metavar="", help="leave out the reference rows every comparison adds "
         "(G-TopFreq, P-TopFreq, TIFU-KNN)")] = False,
     reference: Annotated[str | None, typer.Option(
         "--reference", help="compare every model with this one (default: the best reference "
@@ -43,7 +44,8 @@ def compare_command(
         "--seeds", min=1, help="fit each learned model with this many seeds (0..N-1); rows "
         "show the mean, and the spread over seeds is shown beside the intervals")] = 1,
     tune: Annotated[bool, typer.Option(
-        "--tune", help="first tune every model (references too) on the validation targets, "
+        "--tune", metavar="",
+        help="first tune every model (references too) on the validation targets, "
         "each for --budget and/or --trials, then test each with its best settings")] = False,
     budget: BudgetOpt = None, trials: TrialsOpt = None,
     bootstrap: BootstrapOpt = 1000, per_customer: PerCustomerOpt = None,

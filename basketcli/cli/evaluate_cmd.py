@@ -16,6 +16,7 @@ from basketcli.cli.options import (
     PerCustomerOpt,
     SizingOpt,
     ThresholdOpt,
+    complete_model,
     data_options,
     data_spec,
     metric_keys,
@@ -34,11 +35,13 @@ def evaluate_command(
     run_dir: Annotated[Path | None, typer.Argument(
         help="a run directory made by 'basket train'")] = None,
     model: Annotated[str | None, typer.Option(
-        "--model", help="fit this model now and evaluate it")] = None,
+        "--model", help="fit this model now and evaluate it",
+        autocompletion=complete_model)] = None,
     threshold: ThresholdOpt = None,
     sizing: SizingOpt = None, device: DeviceOpt = "auto",
     importance: Annotated[bool, typer.Option(
-        "--importance", help="also print the model's top features (models that have them)",
+        "--importance", metavar="",
+        help="also print the model's top features (models that have them)",
     )] = False,
     bootstrap: BootstrapOpt = 1000, per_customer: PerCustomerOpt = None,
     metrics: MetricsOpt = None, fmt: FormatOpt = "table", json_out: JsonOpt = False,

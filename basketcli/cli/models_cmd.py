@@ -6,16 +6,18 @@ from typing import Annotated
 
 import typer
 
-from basketcli.cli.options import JsonOpt
+from basketcli.cli.options import JsonOpt, complete_model
 from basketcli.cli.ui import console, emit_json, warn
 
 
 def models_command(
     pattern: Annotated[str, typer.Argument(help="only names matching this glob")] = "*",
     params: Annotated[str | None, typer.Option(
-        "--params", help="show the hyperparameters of this model")] = None,
+        "--params", help="show the hyperparameters of this model",
+        autocompletion=complete_model)] = None,
     check: Annotated[bool, typer.Option(
-        "--check", help="import every listed model to tell whether it loads (the listing "
+        "--check", metavar="",
+        help="import every listed model to tell whether it loads (the listing "
         "alone reads installed metadata and sources only)")] = False,
     json_out: JsonOpt = False,
 ) -> None:

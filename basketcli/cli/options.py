@@ -68,9 +68,23 @@ SETTINGS_OPTIONS: dict[str, tuple[Any, Any]] = {
 }
 
 CatalogOpt = DATA_OPTIONS["catalog"][0]
+def complete_model(incomplete: str) -> list[str]:
+    """Shell completion of a model name (reads entry points only; imports no model)."""
+    from basketcli import registry
+
+    return [name for name in registry.list_models() if name.startswith(incomplete)]
+
+
+def complete_models(incomplete: str) -> list[str]:
+    """Shell completion of the last name of a comma-separated --models list."""
+    head, _, last = incomplete.rpartition(",")
+    return [f"{head}," * bool(head) + name for name in complete_model(last)]
+
+
 ModelOpt = Annotated[str, typer.Option(
-    "--model", help="registered model name (see 'basket models')")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+    "--model", help="registered model name (see 'basket models')",
+    autocompletion=complete_model)]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="print JSON instead of a table")]
 FORMATS = ("table", "json", "csv", "markdown")
 FormatOpt = Annotated[str, typer.Option(
     "--format", help="table (fitted to the terminal's width), json, csv or markdown (one row "
@@ -84,9 +98,11 @@ BootstrapOpt = Annotated[int, typer.Option(
 PerCustomerOpt = Annotated[Path | None, typer.Option(
     "--per-customer", help="also write every customer's metrics, one row per customer and "
     "model, to this .csv or .parquet file")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="replace what --out already holds")]
+ForceOpt = Annotated[bool, typer.Option("--force", metavar="",
+    help="replace what --out already holds")]
 ResumeOpt = Annotated[bool, typer.Option(
-    "--resume", help="continue the interrupted run or grid in --out (finished work is kept)")]
+    "--resume", metavar="",
+    help="continue the interrupted run or grid in --out (finished work is kept)")]
 ThresholdOpt = Annotated[float | None, typer.Option(
     "--threshold", min=0.0, max=1.0, help="probability threshold for f1_micro/f1_macro "
     "(default: each model's own, as configured; 0.5 for models without one)")]
