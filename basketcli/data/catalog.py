@@ -109,14 +109,22 @@ def read_catalog(path: Path) -> Catalog:
     )
 
 
-def read_complete_journey_catalog(path: Path) -> Catalog:
+def read_complete_journey_catalog(path: Path, transactions: Path | None = None) -> Catalog:
     """Complete Journey's products.parquet as a catalog. It has no product names, so a name is
-    made of the product type, brand and package size ("Bananas (National, 40 LB)"), made
-    unique with the product id where two products would share one; product categories stand
-    for aisles, departments for departments."""
+    made of the product type, brand and package size ("Bananas (National, 40 LB)"); where
+    several products would share a name, the most bought (in ``transactions``) keeps it and
+    the others get their product id ("... #123"). Product categories stand for aisles,
+    departments for departments."""
     import pandas as pd
 
-    frame = pd.read_parquet(path).sort_values("product_id").drop_duplicates("product_id")
+    frame = pd.read_parquet(path).drop_duplicates("product_id")
+    bought = pd.Series(0, index=frame["product_id"])
+    if transactions is not None:
+        bought = pd.read_parquet(transactions, columns=["product_id"])["product_id"]
+        bought = bought.value_counts().reindex(frame["product_id"], fill_value=0)
+    # The most bought first, so that it is the one of a shared name that keeps it.
+    frame = frame.assign(bought=bought.to_numpy()).sort_values(
+        ["bought", "product_id"], ascending=[False, True])
 
     def text(column: str) -> pd.Series:
         return frame[column].fillna("").astype(str).str.strip()
@@ -125,8 +133,9 @@ def read_complete_journey_catalog(path: Path) -> Catalog:
     kind = kind.where(kind != "", "Product").str.title()
     details = (text("brand").str.title() + ", " + text("package_size")).str.strip(", ")
     names = kind.where(details == "", kind + " (" + details + ")")
-    repeated = names.duplicated(keep=False)
-    names = names.where(~repeated, names + " #" + frame["product_id"].astype(str))
+    names = names.where(~names.duplicated(), names + " #" + frame["product_id"].astype(str))
+    order = np.argsort(frame["product_id"].to_numpy(), kind="stable")
+    frame, names = frame.iloc[order], names.iloc[order]
     aisle, aisles = pd.factorize(text("product_category"))
     department, departments = pd.factorize(text("department"))
     return Catalog(

@@ -297,7 +297,8 @@ def load_dataset(spec: DataSpec, use_cache: bool = True) -> Dataset:
     path = spec.source_path()
     folder = path if path is not None and path.is_dir() else None
     if spec.source == COMPLETE_JOURNEY and not spec.catalog:  # its package ships its catalog
-        catalog = read_complete_journey_catalog(complete_journey_path("products"))
+        catalog = read_complete_journey_catalog(complete_journey_path("products"),
+                                                complete_journey_path("transactions"))
     else:
         catalog_path = default_catalog_path(Path(spec.catalog) if spec.catalog else None, folder)
         catalog = read_catalog(catalog_path) if catalog_path is not None else None
