@@ -149,6 +149,13 @@ class BasketModel(ABC):
         targets are never passed. The default does nothing.
         """
 
+    def explain(self, histories: BasketData, rows: np.ndarray, items: np.ndarray,
+                name_of: Callable[[int], str | None]) -> list[str | None]:
+        """Optional: why product ``items[j]`` (a vocabulary index) suits customer ``rows[j]``
+        of ``histories``, in a short sentence (``name_of(index)`` names a product), or None to
+        let `basket predict` give its own reason from the customer's orders (the default)."""
+        return [None] * len(rows)
+
     def use_device(self, device: str) -> None:  # noqa: B027 (optional hook)
         """Score on ``device`` (auto, cpu, cuda or cuda:N, as ``--device``) from now on.
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.table import Table
 
 BEST_STYLE = "bold green"
@@ -324,11 +325,11 @@ def basket_table(prediction: Any, probabilistic: bool) -> Table:
     who = "customer" if prediction.id is None else f"customer {prediction.id}"
     table = new_table(f"{who}: next basket ({prediction.size_rule})")
     score = "probability" if probabilistic else "score"
-    add_columns(table, ["rank", "product", "product id", score, "history"],
-                right=["rank", "product id", score])
+    add_columns(table, ["rank", "product", "id", score, "why"], right=["rank", "id", score])
     for rank, item in enumerate(prediction.basket, start=1):
+        why = item.reason if item.bought_before else f"[bold]{escape(item.reason)}[/]"
         table.add_row(str(rank), item.name or "-", str(item.product_id), f"{item.score:.4f}",
-                      "bought before" if item.bought_before else "[bold]new[/]")
+                      why if not item.bought_before else escape(why))
     if prediction.truncated:
         table.caption = (f"the model reads the last {prediction.orders_used} orders: used "
                          f"{prediction.orders_used} of {prediction.orders_given}")

@@ -300,6 +300,28 @@ class TifuKNN(BasketModel):
                        casting="unsafe")
         return out
 
+    def explain(self, histories: BasketData, rows: np.ndarray, items: np.ndarray,
+                name_of) -> list[str | None]:
+        """A product the customer never bought: how many of their nearest customers did."""
+        own = user_vectors(histories, self.config).astype(np.float32)
+        bought = np.asarray(own[rows, items]).ravel() > 0
+        new = np.flatnonzero(~bought)
+        reasons: list[str | None] = [None] * len(rows)
+        if not len(new) or self.pool is None:
+            return reasons
+        users = np.unique(rows[new])
+        nbrs = self.neighbours(own[users], histories.user_ids[users])
+        if not nbrs.shape[1]:
+            return reasons
+        place = np.searchsorted(users, rows[new])
+        # Each (customer, product): the product's weight in each neighbour's vector.
+        weights = self.pool[nbrs[place].ravel(), np.repeat(items[new], nbrs.shape[1])]
+        buyers = (np.asarray(weights).reshape(len(new), -1) > 0).sum(axis=1)
+        for j, count in zip(new.tolist(), buyers.tolist(), strict=True):
+            reasons[j] = (f"new to you; bought by {count} of your {nbrs.shape[1]} nearest "
+                          "customers")
+        return reasons
+
     def _neighbour_means(self, nbrs: np.ndarray, out: np.ndarray) -> None:
         """out[r] = mean of the pool rows nbrs[r] (sorted), as float32 column sums in row order.
 

@@ -56,6 +56,14 @@ class _PopularityModel(BasketModel):
         # Popularity counts the histories of the split being scored (all customers).
         self._count(histories)
 
+    def explain(self, histories: BasketData, rows: np.ndarray, items: np.ndarray,
+                name_of) -> list[str | None]:
+        """A product the customer never bought is there for its popularity."""
+        bought = set(zip(histories.line_user().tolist(), histories.items.tolist(), strict=True))
+        share = self.popularity / max(self.n_baskets, 1)
+        return [None if (r, i) in bought else f"new to you; popular: in {share[i]:.1%} of all "
+                "baskets" for r, i in zip(rows.tolist(), items.tolist(), strict=True)]
+
     def state(self) -> dict[str, np.ndarray]:
         return {"popularity": self.popularity, "n_baskets": np.array(self.n_baskets)}
 

@@ -141,8 +141,9 @@ def read_complete_journey_catalog(path: Path, transactions: Path | None = None) 
     return Catalog(
         product_ids=frame["product_id"].to_numpy(np.int64), names=names.tolist(),
         aisle_ids=aisle.astype(np.int64), department_ids=department.astype(np.int64),
-        aisle_names=dict(enumerate(aisles.tolist())),
-        department_names=dict(enumerate(departments.tolist())), source=str(path),
+        aisle_names={i: name.title() for i, name in enumerate(aisles.tolist())},
+        department_names={i: name.title() for i, name in enumerate(departments.tolist())},
+        source=str(path),
     )
 
 

@@ -294,16 +294,21 @@ def load_baskets(spec: DataSpec, use_cache: bool = True) -> BasketData:
 def load_dataset(spec: DataSpec, use_cache: bool = True) -> Dataset:
     data = restrict_vocabulary(load_baskets(spec, use_cache), spec.min_item_count, spec.top_items)
     data, dropped = drop_short_histories(data, spec.min_orders)
-    path = spec.source_path()
-    folder = path if path is not None and path.is_dir() else None
-    if spec.source == COMPLETE_JOURNEY and not spec.catalog:  # its package ships its catalog
-        catalog = read_complete_journey_catalog(complete_journey_path("products"),
-                                                complete_journey_path("transactions"))
-    else:
-        catalog_path = default_catalog_path(Path(spec.catalog) if spec.catalog else None, folder)
-        catalog = read_catalog(catalog_path) if catalog_path is not None else None
+    catalog = dataset_catalog(spec)
     return Dataset(data=data, catalog=catalog, spec=spec, fingerprint=content_fingerprint(data),
                    dropped_users=dropped)
+
+
+def dataset_catalog(spec: DataSpec) -> Catalog | None:
+    """The catalog of ``spec``'s data: --catalog, the one its package ships (Complete Journey),
+    $BASKET_CATALOG, or products.csv in its folder; None when there is none."""
+    if spec.source == COMPLETE_JOURNEY and not spec.catalog:
+        return read_complete_journey_catalog(complete_journey_path("products"),
+                                             complete_journey_path("transactions"))
+    path = spec.source_path()
+    folder = path if path is not None and path.is_dir() else None
+    catalog_path = default_catalog_path(Path(spec.catalog) if spec.catalog else None, folder)
+    return read_catalog(catalog_path) if catalog_path is not None else None
 
 
 def drop_short_histories(data: BasketData, min_orders: int) -> tuple[BasketData, int]:

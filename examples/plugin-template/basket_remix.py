@@ -79,6 +79,24 @@ class Remix(BasketModel):
         scores = (1.0 - weight) * repeat + weight * explore + tiebreak[None, :]
         return scores.astype(np.float32)
 
+    def explain(self, histories: BasketData, rows: np.ndarray, items: np.ndarray,
+                name_of) -> list[str | None]:
+        """Optional: why a product is in a predicted basket (``basket predict`` shows it). A
+        product the customer never bought: the one of theirs it is most often bought with;
+        None leaves the reason to basket (how often and how recently it was bought)."""
+        reasons: list[str | None] = []
+        for row, item in zip(rows.tolist(), items.tolist(), strict=True):
+            bought = np.unique(histories.items[histories.line_user() == row])
+            if item in bought or not len(bought):
+                reasons.append(None)
+                continue
+            together = self.cooccurrence[bought, item].toarray().ravel()
+            partner = int(bought[np.argmax(together)])
+            name = name_of(partner) or f"product #{histories.item_ids[partner]}"
+            reasons.append(f"new to you; often bought with {name}" if together.max() > 0
+                           else None)
+        return reasons
+
     # numpy-only models save through state()/set_state(): one .npz, no pickle
     def state(self) -> dict[str, np.ndarray]:
         matrix = self.cooccurrence.tocsr()

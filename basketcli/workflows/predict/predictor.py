@@ -18,6 +18,8 @@ import numpy as np
 from basketcli.artifacts import RunInfo, atomic_path
 from basketcli.data.basket_data import from_flat
 from basketcli.data.catalog import default_catalog_path, read_catalog
+from basketcli.data.prepare import dataset_catalog
+from basketcli.data.source import BUNDLED, DataSpec
 from basketcli.errors import ArtifactError, ConfigError
 from basketcli.metrics import top_k
 from basketcli.protocol import BasketModel
@@ -25,6 +27,7 @@ from basketcli.runs import load_run
 from basketcli.sizing import SizingRule, select_basket
 from basketcli.workflows.predict.inputs import CustomerOrders, check_history, check_order
 from basketcli.workflows.predict.names import ProductResolver, Warn
+from basketcli.workflows.predict.reasons import explain
 
 # Customers scored together. Past a few hundred, a batch gets slower per customer: the model's
 # and the basket rule's passes over its scores matrix (customers x products) leave the CPU
@@ -40,6 +43,7 @@ class PredictedProduct:
     name: str | None
     score: float
     bought_before: bool
+    reason: str
 
 
 @dataclass
@@ -53,6 +57,7 @@ class CustomerPrediction:
     names: list[str | None]
     scores: list[float]  # rounded to 6 decimals
     bought_before: list[bool]
+    reasons: list[str]  # why each product, in a short sentence
     size_rule: str
     orders_given: int
     orders_used: int
@@ -61,7 +66,7 @@ class CustomerPrediction:
     @property
     def basket(self) -> list[PredictedProduct]:
         return list(map(PredictedProduct, self.product_ids, self.names, self.scores,
-                        self.bought_before))
+                        self.bought_before, self.reasons))
 
     @property
     def truncated(self) -> bool:
@@ -70,9 +75,11 @@ class CustomerPrediction:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "basket": [{"product_id": pid, "name": name, "score": score}
-                       for pid, name, score in zip(self.product_ids, self.names, self.scores,
-                                                   strict=True)],
+            "basket": [{"product_id": pid, "name": name, "score": score, "bought_before": seen,
+                        "reason": reason}
+                       for pid, name, score, seen, reason in zip(
+                           self.product_ids, self.names, self.scores, self.bought_before,
+                           self.reasons, strict=True)],
             "size_rule": self.size_rule,
         }
 
@@ -148,6 +155,8 @@ class Predictor:
         bought = seen[pick_rows, columns].tolist()
         product_ids = self.vocabulary[columns].tolist()
         names = self.resolver.names_of_rows(columns)
+        reasons = explain(self.model, given, pick_rows, columns, self.resolver.name_of,
+                          self.resolver.catalog)
         ends = np.cumsum(counts).tolist()
         given_orders = lines.orders_per_customer.tolist()
         label = self.rule.label()
@@ -156,7 +165,7 @@ class Predictor:
             n_used = min(n_orders, keep) if keep else n_orders
             out.append(CustomerPrediction(
                 customer.id, product_ids[start:end], names[start:end], chosen[start:end],
-                bought[start:end], label, n_orders, n_used))
+                bought[start:end], reasons[start:end], label, n_orders, n_used))
             start = end
         return out
 
@@ -307,6 +316,9 @@ def load_predictor(
     fallback = default_catalog_path(
         Path(recorded) if recorded and Path(recorded).is_file() else None)
     names_catalog = read_catalog(Path(catalog)) if catalog is not None else None
+    if names_catalog is None and info.data.get("source") in BUNDLED and not recorded:
+        # A bundled data set's own catalog (Complete Journey ships one): names and aisles.
+        names_catalog = dataset_catalog(DataSpec(source=info.data["source"]))
     if names_catalog is None and info.catalog_names is None and fallback is not None:
         names_catalog, fallback = read_catalog(fallback), None
     rule = rule or model.default_sizing()

@@ -84,3 +84,13 @@ def test_saves_one_numpy_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.npz"]
     loaded = Remix.load(tmp_path, model.config)
     assert np.array_equal(loaded.score(data), model.score(data))
+
+
+def test_explains_a_new_product_by_the_product_it_is_bought_with():
+    # product 3 always comes with product 1; customer 2 bought 1 but never 3
+    model, data = fitted({1: [[1, 3], [1, 3], [1, 3]], 2: [[1], [2], [1, 2]]})
+    customer = data.select_users(np.array([1]))
+    items = np.searchsorted(data.item_ids, [3, 1])
+    reasons = model.explain(customer, np.array([0, 0]), items,
+                            lambda index: f"P{data.item_ids[index]}")
+    assert reasons == ["new to you; often bought with P1", None]  # 1 was bought: basket's own
