@@ -23,7 +23,7 @@ import numpy as np
 from basketcli.data.basket_data import BasketData
 
 # Bump when a feature is added, removed, reordered or changes meaning: saved runs record it.
-FEATURE_SET_VERSION = 2  # 2: undefined values are MISSING, not NaN
+FEATURE_SET_VERSION = 3  # 2: undefined values are MISSING, not NaN; 3: repurchase timing
 # Undefined values (the gap of a product bought once, days without days_since_prior, aisles
 # without a catalog) become MISSING. Every real feature value is >= 0, so a tree separates them
 # as it would NaN, and with no NaN XGBoost keeps its quantised matrix dense: 1 byte per cell
@@ -44,6 +44,12 @@ FEATURES: dict[str, str] = {
     "up_decayed_count": f"sum over orders holding it of {DECAY}^(orders placed since)",
     "up_mean_gap": "mean orders between consecutive purchases (undefined if bought once)",
     "up_overdue": "(up_orders_since_last + 1) / up_mean_gap: >1 means due",
+    "up_mean_gap_days": "mean days between consecutive purchases (undefined without days)",
+    "up_overdue_days": "(up_days_since_last + the customer's mean days between orders) / "
+                       "up_mean_gap_days: >1 means due, in days",
+    "up_overdue_population": "(up_orders_since_last + 1) / p_mean_gap: due by the product's "
+                             "usual rhythm over all customers",
+    "up_overdue_population_days": "the same in days (undefined without days)",
     "up_mean_cart_position": "mean add-to-cart position (undefined without cart positions)",
     "up_mean_cart_share": "mean add-to-cart position / basket size",
     # product (population statistics of the histories being scored)
@@ -51,6 +57,8 @@ FEATURES: dict[str, str] = {
     "p_reorder_rate": "share of its purchases that repeat an earlier purchase by that customer",
     "p_repeat_buyer_share": "share of its buyers who bought it in two or more orders",
     "p_mean_cart_position": "mean add-to-cart position over all customers",
+    "p_mean_gap": "mean orders between a customer's consecutive purchases of it, all customers",
+    "p_mean_gap_days": "the same in days (undefined without days)",
     # customer
     "u_orders": "number of history orders",
     "u_mean_basket": "mean basket size",
@@ -77,6 +85,8 @@ class ProductStats:
     reorder_rate: np.ndarray  # (I,) float64, NaN for products never bought
     repeat_buyer_share: np.ndarray  # (I,) float64, NaN for products never bought
     mean_cart_position: np.ndarray  # (I,) float64, NaN when unknown
+    mean_gap: np.ndarray  # (I,) float64 orders between repurchases, NaN when never repurchased
+    mean_gap_days: np.ndarray  # (I,) float64 days between repurchases, NaN when unknown
 
     @classmethod
     def from_histories(cls, hist: BasketData) -> ProductStats:
@@ -90,11 +100,23 @@ class ProductStats:
         if hist.cart_position is not None:
             sums = np.bincount(hist.items, weights=hist.cart_position, minlength=n_items)
             cart = _ratio(sums, lines)
+        # Repurchase gaps: between consecutive lines of a (customer, product) pair.
+        rank = hist.order_rank()[hist.line_order()[pairs.order]].astype(np.float64)
+        day = _order_days(hist)[hist.line_order()[pairs.order]]
+        repeat = ~pairs.first_line
+        gaps = np.bincount(pairs.line_item[1:], weights=np.diff(rank) * repeat[1:],
+                           minlength=n_items) if len(rank) > 1 else np.zeros(n_items)
+        day_gaps = (np.bincount(pairs.line_item[1:], weights=np.nan_to_num(np.diff(day)) *
+                                repeat[1:], minlength=n_items)
+                    if len(day) > 1 else np.zeros(n_items))
         return cls(
             basket_share=lines / max(hist.n_orders, 1),
             reorder_rate=_ratio(repeats, lines),
             repeat_buyer_share=_ratio(repeat_buyers, buyers),
             mean_cart_position=cart,
+            mean_gap=_ratio(gaps, repeats),
+            mean_gap_days=(_ratio(day_gaps, repeats) if hist.days_since_prior is not None
+                           else np.full(n_items, np.nan)),
         )
 
     def arrays(self, prefix: str = "stats_") -> dict[str, np.ndarray]:
@@ -102,7 +124,8 @@ class ProductStats:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str = "stats_") -> ProductStats:
-        names = ("basket_share", "reorder_rate", "repeat_buyer_share", "mean_cart_position")
+        names = ("basket_share", "reorder_rate", "repeat_buyer_share", "mean_cart_position",
+                 "mean_gap", "mean_gap_days")
         return cls(**{n: np.asarray(arrays[prefix + n], dtype=np.float64) for n in names})
 
     def popular(self, n: int) -> np.ndarray:
@@ -200,6 +223,14 @@ def build_candidates(
     gap = _ratio((last_rank - first_rank).astype(np.float64), count - 1)
     cols["up_mean_gap"] = gap
     cols["up_overdue"] = _ratio(since_last + 1.0, gap)
+    day = _order_days(hist)[line_order]
+    gap_days = _ratio(day[pairs.ends] - day[pairs.starts], count - 1)
+    cols["up_mean_gap_days"] = gap_days
+    rhythm = _mean_days(hist)[user]
+    cols["up_overdue_days"] = _ratio(cols["up_days_since_last"] + rhythm, gap_days)
+    cols["up_overdue_population"] = _ratio(since_last + 1.0, stats.mean_gap[item])
+    cols["up_overdue_population_days"] = _ratio(cols["up_days_since_last"] + rhythm,
+                                                stats.mean_gap_days[item])
     if hist.cart_position is not None:
         cart = hist.cart_position[pairs.order].astype(np.float64)
         size = hist.basket_sizes()[line_order].astype(np.float64)
@@ -277,6 +308,16 @@ def _is_in(keys: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
     return sorted_unique[pos] == keys
 
 
+def _order_days(hist: BasketData) -> np.ndarray:
+    """(O,) day of each order from its customer's first (NaN without days_since_prior)."""
+    if hist.days_since_prior is None:
+        return np.full(hist.n_orders, np.nan)
+    gaps = np.nan_to_num(hist.days_since_prior.astype(np.float64), nan=0.0)
+    total = np.cumsum(gaps)
+    first = hist.user_offsets[:-1][hist.order_user()]
+    return total - total[first]
+
+
 def _days_to_latest(hist: BasketData, from_end: np.ndarray) -> np.ndarray:
     """(O,) days from each order to its customer's latest order; NaN without the data."""
     if hist.days_since_prior is None:
@@ -326,6 +367,8 @@ def _product_columns(stats: ProductStats, item: np.ndarray) -> dict[str, np.ndar
         "p_reorder_rate": stats.reorder_rate[item],
         "p_repeat_buyer_share": stats.repeat_buyer_share[item],
         "p_mean_cart_position": stats.mean_cart_position[item],
+        "p_mean_gap": stats.mean_gap[item],
+        "p_mean_gap_days": stats.mean_gap_days[item],
     }
 
 
