@@ -1,6 +1,7 @@
-"""Baselines at scale: P-TopFreq and TIFU-KNN fit and score every customer, full catalog.
+"""Reference baselines at scale: P-TopFreq, TIFU-KNN, UP-CF@r and TAIW fit and score every
+customer, full catalog.
 
-Targets (issue 7): at the full Instacart size (206,209 customers, 49,688 products) each model
+Targets (issues 7 and 21): at the full Instacart size (206,209 customers, 49,688 products) each model
 fits and scores all customers in under 5 minutes with a peak memory under 8 GiB.
 
 Each model runs in its own Python process (its peak memory, ru_maxrss, is its own), on data
@@ -10,7 +11,8 @@ customer in batches of 512, as `basket evaluate` does. With --metrics (default a
 small sizes) the scores also go through the evaluation protocol (evaluate_model), whose metric
 time is reported apart.
 
-    python bench/baselines.py --size sample|small|full [--models ptopfreq,tifuknn] [--metrics]
+    python bench/baselines.py --size sample|small|full [--models ptopfreq,tifuknn,upcf,taiw]
+        [--metrics]
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ BATCH = 512  # customers per scoring batch, as evaluate_model
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=list(SIZES), default="small")
-    parser.add_argument("--models", default="ptopfreq,tifuknn")
+    parser.add_argument("--models", default="ptopfreq,tifuknn,upcf,taiw")
     parser.add_argument("--users", type=int, default=None, help="synthetic customers (overrides)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where synthetic folders are kept (default: the basket cache)")
