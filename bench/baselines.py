@@ -1,8 +1,8 @@
 """Reference baselines at scale: P-TopFreq, TIFU-KNN, UP-CF@r and TAIW fit and score every
 customer, full catalog.
 
-Targets (issues 7 and 21): at the full Instacart size (206,209 customers, 49,688 products) each model
-fits and scores all customers in under 5 minutes with a peak memory under 8 GiB.
+Targets (issues 7 and 21): at the full Instacart size (206,209 customers, 49,688 products) each
+model fits and scores all customers in under 5 minutes with a peak memory under 8 GiB.
 
 Each model runs in its own Python process (its peak memory, ru_maxrss, is its own), on data
 already in the cache (bench/ingest.py times the ingest): load the cached data and split, `fit`
