@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from basketcli.metrics import METRIC_KEYS
 
 
@@ -91,3 +93,11 @@ def test_error_messages_print_brackets_literally(invoke, tmp_path):
     result = invoke("data", "info", "--data", str(missing))
     assert result.exit_code == 2
     assert "[shop]" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [[], ["data"], ["data", "synth"], ["compare"], ["tune"],
+                                     ["predict"], ["models"]])
+def test_help_shows_no_value_for_a_flag(invoke, command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "--help" in result.stdout and "<bool>" not in result.stdout

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from basketcli import __version__
 from basketcli.cli import (
@@ -28,6 +28,18 @@ from basketcli.cli.ui import DEBUG, report_error
 from basketcli.errors import BasketError
 
 
+def _flags_without_value(params: list[Any]) -> list[Any]:
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""  # a flag takes no value (Typer would show <bool>)
+    return params
+
+
+class BasketCommand(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_value(super().get_params(ctx))
+
+
 class BasketGroup(TyperGroup):
     """The root command group: every command runs inside its ``invoke``, so a BasketError
     becomes one line on stderr and exit code 2 (Ctrl-C: 130) for the console script and for
@@ -39,6 +51,9 @@ class BasketGroup(TyperGroup):
         except (BasketError, KeyboardInterrupt) as exc:
             raise typer.Exit(report_error(exc)) from None
 
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_value(super().get_params(ctx))
+
 
 app = typer.Typer(
     name="basket",
@@ -49,19 +64,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-app.command("compare")(compare_cmd.compare_command)
-app.command("embed")(embed_cmd.embed_command)
-app.command("evaluate")(evaluate_cmd.evaluate_command)
-app.command("grid")(grid_cmd.grid_command)
-app.command("models")(models_cmd.models_command)
-app.command("new-plugin")(new_plugin_cmd.new_plugin_command)
-app.command("predict")(predict_cmd.predict_command)
-app.command("train")(train_cmd.train_command)
-app.command("tune")(tune_cmd.tune_command)
+app.command("compare", cls=BasketCommand)(compare_cmd.compare_command)
+app.command("embed", cls=BasketCommand)(embed_cmd.embed_command)
+app.command("evaluate", cls=BasketCommand)(evaluate_cmd.evaluate_command)
+app.command("grid", cls=BasketCommand)(grid_cmd.grid_command)
+app.command("models", cls=BasketCommand)(models_cmd.models_command)
+app.command("new-plugin", cls=BasketCommand)(new_plugin_cmd.new_plugin_command)
+app.command("predict", cls=BasketCommand)(predict_cmd.predict_command)
+app.command("train", cls=BasketCommand)(train_cmd.train_command)
+app.command("tune", cls=BasketCommand)(tune_cmd.tune_command)
 
-data_app = typer.Typer(help="Inspect and prepare data sets.", no_args_is_help=True)
-data_app.command("info")(data_cmd.info_command)
-data_app.command("synth")(data_cmd.synth_command)
+data_app = typer.Typer(cls=BasketGroup, help="Inspect and prepare data sets.", no_args_is_help=True)
+data_app.command("info", cls=BasketCommand)(data_cmd.info_command)
+data_app.command("synth", cls=BasketCommand)(data_cmd.synth_command)
 app.add_typer(data_app, name="data")
 
 
@@ -73,11 +88,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    # metavar="": a flag takes no value (Typer would show <bool>)
     debug: Annotated[bool, typer.Option(
-        "--debug", metavar="", help="show tracebacks of errors")] = False,
+        "--debug", help="show tracebacks of errors")] = False,
     version: Annotated[bool, typer.Option(
-        "--version", metavar="", callback=_version, is_eager=True,
+        "--version", callback=_version, is_eager=True,
         help="print the version and exit")] = False,
 ) -> None:
     DEBUG["enabled"] = debug

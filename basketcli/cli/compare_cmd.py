@@ -35,7 +35,7 @@ def compare_command(
         "installed model)", autocompletion=complete_models)] = None,
     threshold: ThresholdOpt = None, sizing: SizingOpt = None, device: DeviceOpt = "auto",
     no_reference: Annotated[bool, typer.Option(
-        "--no-reference", metavar="", help="leave out the reference rows every comparison adds "
+        "--no-reference", help="leave out the reference rows every comparison adds "
         "(G-TopFreq, P-TopFreq, TIFU-KNN)")] = False,
     reference: Annotated[str | None, typer.Option(
         "--reference", help="compare every model with this one (default: the best reference "
@@ -44,7 +44,7 @@ def compare_command(
         "--seeds", min=1, help="fit each learned model with this many seeds (0..N-1); rows "
         "show the mean, and the spread over seeds is shown beside the intervals")] = 1,
     tune: Annotated[bool, typer.Option(
-        "--tune", metavar="",
+        "--tune",
         help="first tune every model (references too) on the validation targets, "
         "each for --budget and/or --trials, then test each with its best settings")] = False,
     budget: BudgetOpt = None, trials: TrialsOpt = None,

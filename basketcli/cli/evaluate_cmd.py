@@ -40,7 +40,7 @@ def evaluate_command(
     threshold: ThresholdOpt = None,
     sizing: SizingOpt = None, device: DeviceOpt = "auto",
     importance: Annotated[bool, typer.Option(
-        "--importance", metavar="",
+        "--importance",
         help="also print the model's top features (models that have them)",
     )] = False,
     bootstrap: BootstrapOpt = 1000, per_customer: PerCustomerOpt = None,

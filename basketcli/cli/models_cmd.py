@@ -16,7 +16,7 @@ def models_command(
         "--params", help="show the hyperparameters of this model",
         autocompletion=complete_model)] = None,
     check: Annotated[bool, typer.Option(
-        "--check", metavar="",
+        "--check",
         help="import every listed model to tell whether it loads (the listing "
         "alone reads installed metadata and sources only)")] = False,
     json_out: JsonOpt = False,

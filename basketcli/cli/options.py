@@ -84,7 +84,7 @@ def complete_models(incomplete: str) -> list[str]:
 ModelOpt = Annotated[str, typer.Option(
     "--model", help="registered model name (see 'basket models')",
     autocompletion=complete_model)]
-JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="print JSON instead of a table")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 FORMATS = ("table", "json", "csv", "markdown")
 FormatOpt = Annotated[str, typer.Option(
     "--format", help="table (fitted to the terminal's width), json, csv or markdown (one row "
@@ -98,10 +98,10 @@ BootstrapOpt = Annotated[int, typer.Option(
 PerCustomerOpt = Annotated[Path | None, typer.Option(
     "--per-customer", help="also write every customer's metrics, one row per customer and "
     "model, to this .csv or .parquet file")]
-ForceOpt = Annotated[bool, typer.Option("--force", metavar="",
+ForceOpt = Annotated[bool, typer.Option("--force",
     help="replace what --out already holds")]
 ResumeOpt = Annotated[bool, typer.Option(
-    "--resume", metavar="",
+    "--resume",
     help="continue the interrupted run or grid in --out (finished work is kept)")]
 ThresholdOpt = Annotated[float | None, typer.Option(
     "--threshold", min=0.0, max=1.0, help="probability threshold for f1_micro/f1_macro "

@@ -35,7 +35,7 @@ def predict_command(
         "(default: the model's own)")] = None,
     catalog: CatalogOpt = None,
     skip_unknown: Annotated[bool, typer.Option(
-        "--skip-unknown", metavar="",
+        "--skip-unknown",
         help="drop unknown products with a warning instead of failing")] = False,
     json_out: JsonOpt = False,
     output: Annotated[Path | None, typer.Option(

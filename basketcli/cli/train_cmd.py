@@ -45,7 +45,7 @@ def train_command(
         "--threads", min=1, help="CPU threads for torch models (default: every core; with "
         "small batches on a busy machine 1 is often fastest)")] = None,
     distributed: Annotated[bool, typer.Option(
-        "--distributed", metavar="", help="train a torch model on every process torchrun started "
+        "--distributed", help="train a torch model on every process torchrun started "
         "(DistributedDataParallel: gloo on CPUs, nccl on GPUs); rank 0 writes --out")] = False,
     dask_scheduler: Annotated[str | None, typer.Option(
         "--dask-scheduler", metavar="ADDRESS", help="train xgboost on the Dask cluster whose "

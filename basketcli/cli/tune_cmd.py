@@ -43,7 +43,7 @@ def tune_command(
         "--jobs", min=1, help="processes running trials at once on this machine (they share "
         "the study and the CPU cores)")] = 1,
     resume: Annotated[bool, typer.Option(
-        "--resume", metavar="",
+        "--resume",
         help="continue the study in --out (a killed tune keeps its trials)")] = False,
     force: ForceOpt = False, seed: Annotated[int, typer.Option(
         "--seed", help="seed of the sampler")] = 0,
