@@ -184,3 +184,15 @@ def test_compare_tune_tunes_every_model_and_reports_its_settings(invoke, tiny_cs
     assert rows["tifuknn"]["tune_trials"] == 3 and "k" in rows["tifuknn"]["settings"]
     assert rows["ptopfreq"]["tune_trials"] == 0 and rows["ptopfreq"]["settings"] == {}
     assert rows["gptopfreq"]["tune_seconds"] >= 0
+
+
+def test_a_search_stops_after_patience_trials_without_a_better_one(tiny_csv):
+    from basketcli.data.source import DataSpec
+    from basketcli.workflows.tune import tune
+
+    spec = DataSpec(source=str(tiny_csv))
+    settled = tune("gptopfreq", spec, None, trials=80, patience=5)
+    values = [t.value for t in settled.trials]
+    best = values.index(max(values))  # the first trial reaching the best value
+    assert len(values) == best + 1 + 5 < 80
+    assert len(tune("gptopfreq", spec, None, trials=30, patience=None).trials) == 30

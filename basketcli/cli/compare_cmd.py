@@ -13,6 +13,7 @@ from basketcli.cli.options import (
     FormatOpt,
     JsonOpt,
     MetricsOpt,
+    PatienceOpt,
     PerCustomerOpt,
     SizingOpt,
     ThresholdOpt,
@@ -47,7 +48,7 @@ def compare_command(
         "--tune",
         help="first tune every model (references too) on the validation targets, "
         "each for --budget and/or --trials, then test each with its best settings")] = False,
-    budget: BudgetOpt = None, trials: TrialsOpt = None,
+    budget: BudgetOpt = None, trials: TrialsOpt = None, patience: PatienceOpt = 100,
     bootstrap: BootstrapOpt = 1000, per_customer: PerCustomerOpt = None,
     metrics: MetricsOpt = None, fmt: FormatOpt = "table", json_out: JsonOpt = False,
     *, spec: DataSpec,
@@ -81,7 +82,7 @@ def compare_command(
             ctx=FitContext(progress=progress, device=device), bootstrap=bootstrap,
             against=reference, seeds=seeds, per_customer=per_customer,
             tune_budget=parse_budget(budget) if tune else None,
-            tune_trials=trials if tune else None)
+            tune_trials=trials if tune else None, tune_patience=patience)
     emit_result(fmt, result.model_dump(), lambda: result_records(result, keys),
                 lambda width: compare_report(result, keys, width))
 

@@ -115,6 +115,9 @@ BudgetOpt = Annotated[str | None, typer.Option(
     "--trials: whichever comes first)")]
 TrialsOpt = Annotated[int | None, typer.Option(
     "--trials", min=1, help="trials to run for each model")]
+PatienceOpt = Annotated[int, typer.Option(
+    "--patience", min=1, help="stop a model's search after this many finished trials without "
+    "a better one (cheap models settle long before the budget ends)")]
 
 
 def option_group(options: dict[str, tuple[Any, Any]], combine: Callable[..., Any], into: str):

@@ -14,6 +14,7 @@ from basketcli.cli.options import (
     FormatOpt,
     JsonOpt,
     ModelOpt,
+    PatienceOpt,
     TrialsOpt,
     data_options,
     output_format,
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 @settings_options
 def tune_command(
     model: ModelOpt,
-    budget: BudgetOpt = None, trials: TrialsOpt = None,
+    budget: BudgetOpt = None, trials: TrialsOpt = None, patience: PatienceOpt = 100,
     out: Annotated[Path | None, typer.Option(
         "--out", help="run directory for study.db, best.json, trials.csv, tune.json "
         "(default: tuned/MODEL)")] = None,
@@ -65,6 +66,7 @@ def tune_command(
     seconds = parse_budget(budget)
     with progress_bars(fmt == "table") as progress:
         result = tune(model, spec, out or Path("tuned") / model, budget=seconds, trials=trials,
+                      patience=patience,
                       fixed=settings, monitor=monitor, storage=storage, jobs=jobs,
                       resume=resume, force=force, seed=seed, progress=progress,
                       ctx=FitContext(device=device))

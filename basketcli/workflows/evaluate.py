@@ -114,12 +114,14 @@ def compare(
     bootstrap: int = stats.DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
     against: str | None = None, seeds: int = 1, per_customer: Path | None = None,
     tune_budget: float | None = None, tune_trials: int | None = None,
+    tune_patience: int | None = None,
 ) -> CompareResult:
     """Several models (names or run directories) on one split, one row each; learned models
     fitted ``seeds`` times. ``against``: the model every other is compared with (default: the
     best reference baseline of the run, per metric). With ``tune_budget`` and/or
     ``tune_trials``, every model named (references too) is first tuned on the validation
-    targets, each for that budget, and tested with its best settings."""
+    targets, each for that budget (or until ``tune_patience`` trials bring nothing better), and
+    tested with its best settings."""
     ctx = ctx or FitContext()
     check_outputs(bootstrap, per_customer)
     if seeds < 1:
@@ -149,6 +151,7 @@ def compare(
                                   None))
             continue
         tuned = (tune(target, spec, None, budget=tune_budget, trials=tune_trials,
+                      patience=tune_patience,
                       prepared=(dataset, split), progress=ctx.progress, ctx=ctx)
                  if tuning else None)
         settings = tuned.best_settings if tuned else {}

@@ -17,6 +17,7 @@ import math
 import multiprocessing
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ BEST_FILE = "best.json"
 TRIALS_FILE = "trials.csv"
 SUMMARY_FILE = "tune.json"
 DEFAULT_MONITOR = "ndcg@10"
+DEFAULT_PATIENCE = 100  # finished trials without a better one before a search stops
 LOCK_SECONDS = 60  # how long a process waits for another's write to the shared SQLite file
 BUDGET_UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -116,14 +118,16 @@ def suggest(trial: Any, space: dict[str, dict[str, Any]], config_cls: type) -> d
 
 def tune(
     model: str, spec: DataSpec, out: Path | None, *, budget: float | None = None,
-    trials: int | None = None, fixed: dict[str, Any] | None = None,
+    trials: int | None = None, patience: int | None = DEFAULT_PATIENCE,
+    fixed: dict[str, Any] | None = None,
     monitor: str = DEFAULT_MONITOR, storage: str | None = None, jobs: int = 1,
     resume: bool = False, force: bool = False, seed: int = 0,
     progress: ProgressFactory = silent_progress, ctx: FitContext | None = None,
     prepared: tuple[Any, Split] | None = None,
 ) -> TuneResult:
     """Search ``model``'s settings on the validation targets for ``budget`` seconds and/or
-    ``trials`` trials (``out`` None: nothing written, the study in memory)."""
+    ``trials`` trials, stopping early after ``patience`` finished trials without a better one
+    (``out`` None: nothing written, the study in memory)."""
     fixed = dict(fixed or {})
     if monitor not in METRIC_KEYS:
         raise ConfigError(f"--monitor {monitor!r}: not a metric; choose one of "
@@ -132,6 +136,8 @@ def tune(
         raise ConfigError("give --budget (such as 10m) or --trials N, or both")
     if trials is not None and trials < 1:
         raise ConfigError(f"--trials {trials}: give at least 1")
+    if patience is not None and patience < 1:
+        raise ConfigError(f"--patience {patience}: give at least 1")
     if jobs < 1:
         raise ConfigError(f"--jobs {jobs}: give at least 1")
     space = checked_space(model)
@@ -150,7 +156,8 @@ def tune(
     started = time.perf_counter()
     study = _study(model, url, dataset.fingerprint, monitor, space, seed)
     if space:
-        goal = dict(model=model, space=space, fixed=fixed, monitor=monitor, seed=seed)
+        goal = dict(model=model, space=space, fixed=fixed, monitor=monitor, seed=seed,
+                    patience=patience)
         helpers = _start_helpers(jobs - 1, goal, spec, url, budget, trials, ctx) if jobs > 1 \
             else []
         _optimize(study, dataset, split, goal, budget, trials, progress, ctx, jobs)
@@ -283,6 +290,8 @@ def _optimize(study: Any, dataset: Any, split: Split, goal: dict[str, Any],
     callbacks = []
     if trials is not None:
         callbacks.append(optuna.study.MaxTrialsCallback(trials, states=finished))
+    if goal.get("patience"):
+        callbacks.append(_stop_without_progress(goal["patience"], finished))
     total = trials if trials is not None else None
     with progress(f"tuning {model} ({monitor} on validation)", total) as task:
         def shown(study: Any, trial: Any) -> None:
@@ -293,6 +302,24 @@ def _optimize(study: Any, dataset: Any, split: Split, goal: dict[str, Any],
         callbacks.append(shown)
         study.optimize(objective, n_trials=None if budget else trials, timeout=budget,
                        callbacks=callbacks, catch=())
+
+
+def _stop_without_progress(patience: int, finished: tuple) -> Callable[[Any, Any], None]:
+    """A callback that stops the study once ``patience`` finished trials came after the best
+    one: a cheap model's search settles long before a time budget runs out."""
+    import optuna
+
+    def callback(study: Any, trial: Any) -> None:
+        done = study.get_trials(deepcopy=False, states=finished)
+        scored = [t for t in done if t.state == optuna.trial.TrialState.COMPLETE
+                  and math.isfinite(t.value)]
+        if not scored:
+            return
+        best = max(scored, key=lambda t: (t.value, -t.number)).number
+        if sum(t.number > best for t in done) >= patience:
+            study.stop()
+
+    return callback
 
 
 def _start_helpers(count: int, goal: dict[str, Any], spec: DataSpec, url: str | None,
