@@ -75,7 +75,8 @@ def test_example_names_exist_in_the_instacart_catalog(catalog_path):
 def test_report_example_table(invoke, sample_runs):
     r = predict(invoke, sample_runs / "ptopfreq", EXAMPLES / "orders.json")
     assert r.exit_code == 0, r.output
-    for text in ("rank", "Organic Strawberries", "bought before", "new", "top-10"):
+    for text in ("rank", "Organic Strawberries", "why", "of your last 5 orders", "new to you",
+                 "top-10"):
         assert text in r.stdout
 
 
@@ -88,7 +89,8 @@ def test_json_output_shape(invoke, sample_runs):
     [customer] = payload["customers"]
     assert set(customer) == {"id", "basket", "size_rule"}
     assert customer["size_rule"] == "top-5" and len(customer["basket"]) == 5
-    assert all(set(item) == {"product_id", "name", "score"} for item in customer["basket"])
+    assert all(set(item) == {"product_id", "name", "score", "bought_before", "reason"}
+               for item in customer["basket"])
     scores = [item["score"] for item in customer["basket"]]
     assert scores == sorted(scores, reverse=True)
     assert customer["basket"][0]["name"] == "Organic Strawberries"  # in 4 of 5 orders
@@ -125,7 +127,9 @@ def test_catalog_option_names_a_run_without_names(invoke, tiny_run, tmp_path):
     r = predict(invoke, tiny_run, "-", "--json", "--catalog", catalog, input=orders)
     assert r.exit_code == 0, r.output
     top = json.loads(r.stdout)["customers"][0]["basket"][0]
-    assert top == {"product_id": 3, "name": "Thing 3", "score": top["score"]}
+    assert top == {"product_id": 3, "name": "Thing 3", "score": top["score"],
+                   "bought_before": True, "reason": "in 2 of your last 2 orders; usually in "
+                   "every order; last in your latest order"}
     r = predict(invoke, tiny_run, "-", "--json", input=json.dumps([[3, 4]]))
     assert r.exit_code == 0 and json.loads(r.stdout)["customers"][0]["basket"][0]["name"] is None
     r = predict(invoke, tiny_run, "-", input=json.dumps([["Thing 3"]]))
@@ -417,7 +421,8 @@ def test_predictions_name_the_products_and_what_was_bought_before(sample_runs):
     assert bought == {"Organic Strawberries", "Large Lemon", "Banana"}
     assert prediction.to_json()["basket"][0] == {
         "product_id": prediction.product_ids[0], "name": prediction.names[0],
-        "score": scores[0]}
+        "score": scores[0], "bought_before": True, "reason": prediction.basket[0].reason}
+    assert prediction.basket[0].reason.startswith("in 1 of your last 2 orders")
 
 
 def test_batches_grow_to_the_batch_size(sample_runs):
