@@ -87,7 +87,7 @@ def test_embed_command_writes_an_ev_file_and_names_neighbours(invoke, tiny_csv, 
     ev = read_ev(out)
     assert ev.vectors.shape == (40, 8) and ev.metadata["fingerprint"] == result["fingerprint"]
     r = invoke("embed", "--data", tiny_csv, "--catalog", catalog_path, *FAST, "--out", out,
-               "--neighbors", result["query_name"].upper())
+               "--force", "--neighbors", result["query_name"].upper())
     assert r.exit_code == 0 and "nearest to" in r.stdout
 
 
