@@ -67,9 +67,54 @@ def invoke(runner):
 
 @pytest.fixture(scope="session")
 def catalog_path() -> Path:
+    """The real Instacart catalog, for the tests about it (they run where it is present)."""
     if not SHARED_CATALOG.is_file():
         pytest.skip("the shared Instacart catalog is not beside the checkout")
     return SHARED_CATALOG
+
+
+# An invented catalog over Instacart's product ids (1..49,688), so that name handling is tested
+# in any checkout: a few ids of the bundled sample get names the tests use, the rest made-up
+# names from two word lists. None of it is Instacart's catalog.
+INVENTED_NAMES = {
+    21137: "Garden Strawberries", 21903: "Baby Leaf Spinach", 47209: "Ripe Avocado",
+    47626: "Big Lemon", 8914: "Chicken Fillet", 27845: "Farm Whole Milk", 24852: "Yellow Banana",
+    26209: "Lime Wedges", 13176: "Banana Bunch", 27966: "Red Raspberries", 22935: "Sweet Onion",
+    24964: "Garlic Bulb", 45007: "Green Zucchini", 49683: "Crisp Cucumber",
+    45066: "Crunchy Apple", 196: "Fizzy Cola", 44632: "Grapefruit Seltzer",
+    49235: "Half and Half Cream",
+}
+INVENTED_AISLES = {1: "fruit stand", 2: "greens", 3: "dairy case", 4: "butcher", 5: "drinks",
+                   6: "pantry shelf"}
+INVENTED_AISLE_OF = {21137: 1, 47209: 1, 47626: 1, 24852: 1, 26209: 1, 13176: 1, 27966: 1,
+                     45066: 1, 21903: 2, 22935: 2, 24964: 2, 45007: 2, 49683: 2, 27845: 3,
+                     8914: 4, 196: 5, 44632: 5, 49235: 3}
+ADJECTIVES = ["Crunchy", "Hearty", "Zesty", "Golden", "Rustic", "Classic", "Smoky", "Mellow",
+              "Bright", "Tangy", "Savory", "Nutty", "Creamy"]
+NOUNS = ["Crackers", "Granola", "Pasta", "Soup", "Yogurt", "Cereal", "Cookies", "Juice", "Salsa",
+         "Tea", "Coffee", "Rice", "Beans", "Sauce", "Chips", "Bread", "Cheese"]
+INSTACART_PRODUCT_IDS = 49_688
+
+
+def invented_name(product_id: int) -> str:
+    return INVENTED_NAMES.get(product_id) or (
+        f"{ADJECTIVES[product_id % len(ADJECTIVES)]} {NOUNS[product_id % len(NOUNS)]} "
+        f"{product_id}")
+
+
+@pytest.fixture(scope="session")
+def invented_catalog(tmp_path_factory) -> Path:
+    """products.csv (with aisles.csv and departments.csv beside it) of invented names."""
+    folder = tmp_path_factory.mktemp("invented_catalog")
+    rows = ["product_id,product_name,aisle_id,department_id"]
+    for product in range(1, INSTACART_PRODUCT_IDS + 1):
+        aisle = INVENTED_AISLE_OF.get(product, 6)
+        rows.append(f'{product},"{invented_name(product)}",{aisle},{1 if aisle < 6 else 2}')
+    (folder / "products.csv").write_text("\n".join(rows) + "\n")
+    (folder / "aisles.csv").write_text("aisle_id,aisle\n" + "".join(
+        f"{i},{name}\n" for i, name in INVENTED_AISLES.items()))
+    (folder / "departments.csv").write_text("department_id,department\n1,fresh\n2,dry goods\n")
+    return folder / "products.csv"
 
 
 def make_tiny_data(n_users: int = 30, n_items: int = 40, seed: int = 0) -> BasketData:

@@ -88,11 +88,14 @@ def test_instacart_folder_joins_sorts_and_skips_test_orders(instacart):
     assert dataset.catalog is not None and dataset.catalog.name_of(6) == "Organic  Milk"
 
 
-def test_catalog_lookup_ignores_case_and_spaces(instacart, catalog_path):
+def test_catalog_lookup_ignores_case_and_spaces(instacart):
     catalog = read_catalog(instacart / "products.csv")
     assert catalog.id_of("  organic milk ") == 6
     assert catalog.id_of("BANANA") == 5
     assert catalog.id_of("no such thing") is None
+
+
+def test_the_instacart_catalog_reads_whole(catalog_path):
     shared = read_catalog(catalog_path)
     assert len(shared) == 49_688
     assert shared.id_of("banana") == shared.id_of("  Banana")

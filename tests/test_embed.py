@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import one_line_error
+from conftest import invented_name, one_line_error
 
 from basketcli.data.split import leave_last_out
 from basketcli.embedding import (
@@ -74,10 +74,10 @@ def test_nearest_by_cosine():
     assert best[0][1] == pytest.approx(0.9 / np.hypot(0.9, 0.1))
 
 
-def test_embed_command_writes_an_ev_file_and_names_neighbours(invoke, tiny_csv, catalog_path,
+def test_embed_command_writes_an_ev_file_and_names_neighbours(invoke, tiny_csv, invented_catalog,
                                                               tmp_path):
     out = tmp_path / "ev.npz"
-    r = invoke("embed", "--data", tiny_csv, "--catalog", catalog_path, *FAST, "--out", out,
+    r = invoke("embed", "--data", tiny_csv, "--catalog", invented_catalog, *FAST, "--out", out,
                "--neighbors", "1", "--n-neighbors", "3", "--json")
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout)
@@ -86,15 +86,15 @@ def test_embed_command_writes_an_ev_file_and_names_neighbours(invoke, tiny_csv, 
     assert len(result["neighbors"]) == 3 and all(n["name"] for n in result["neighbors"])
     ev = read_ev(out)
     assert ev.vectors.shape == (40, 8) and ev.metadata["fingerprint"] == result["fingerprint"]
-    r = invoke("embed", "--data", tiny_csv, "--catalog", catalog_path, *FAST, "--out", out,
+    r = invoke("embed", "--data", tiny_csv, "--catalog", invented_catalog, *FAST, "--out", out,
                "--force", "--neighbors", result["query_name"].upper())
     assert r.exit_code == 0 and "nearest to" in r.stdout
 
 
-def test_embed_unknown_product_is_one_line(invoke, tiny_csv, catalog_path, tmp_path):
+def test_embed_unknown_product_is_one_line(invoke, tiny_csv, invented_catalog, tmp_path):
     out = tmp_path / "ev.npz"
-    r = invoke("embed", "--data", tiny_csv, "--catalog", catalog_path, *FAST, "--out", out,
-               "--neighbors", "Chocolate Sandwich Cookiez")
+    r = invoke("embed", "--data", tiny_csv, "--catalog", invented_catalog, *FAST, "--out", out,
+               "--neighbors", invented_name(1) + "z")
     one_line_error(r, "no such product", "did you mean")
     r = invoke("embed", "--data", tiny_csv, *FAST, "--out", out, "--neighbors", "Bananas")
     one_line_error(r, "need a catalog")

@@ -21,26 +21,69 @@ from basketcli.workflows.predict.inputs import check_orders
 from plugins.topfreq import PTopFreq
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-REPORT_ORDERS = json.loads((EXAMPLES / "orders.json").read_text())
+# The example files name real Instacart products; the runs below name products from the
+# invented test catalog (conftest.INVENTED_NAMES), so the examples are translated for them.
+REAL_TO_INVENTED = {
+    "organic strawberries": "Garden Strawberries", "organic baby spinach": "Baby Leaf Spinach",
+    "organic hass avocado": "Ripe Avocado", "large lemon": "Big Lemon",
+    "chicken breast": "Chicken Fillet", "organic whole milk": "Farm Whole Milk",
+    "banana": "Yellow Banana", "limes": "Lime Wedges", "bag of organic bananas": "Banana Bunch",
+    "organic raspberries": "Red Raspberries", "organic yellow onion": "Sweet Onion",
+    "organic garlic": "Garlic Bulb", "organic zucchini": "Green Zucchini",
+    "cucumber kirby": "Crisp Cucumber", "honeycrisp apple": "Crunchy Apple",
+    "sparkling water grapefruit": "Grapefruit Seltzer",
+    "organic half & half": "Half and Half Cream",
+}
 
 
-@pytest.fixture(scope="module")
-def sample_runs(tmp_path_factory, catalog_path):
-    """ptopfreq and gptopfreq trained on the bundled sample with product names (made once)."""
+def invented(orders: list) -> list:
+    return [[REAL_TO_INVENTED[" ".join(p.lower().split())] if isinstance(p, str) else p
+             for p in order] for order in orders]
+
+
+REPORT_ORDERS = invented(json.loads((EXAMPLES / "orders.json").read_text()))
+CUSTOMER_LINES = "".join(
+    json.dumps({**customer, "orders": invented(customer["orders"])}) + "\n"
+    for customer in map(json.loads, (EXAMPLES / "customers.jsonl").read_text().splitlines()))
+
+
+def train_sample_runs(root: Path, catalog: Path, models: tuple[str, ...]) -> Path:
     from basketcli.cli import app
 
-    root = tmp_path_factory.mktemp("runs")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BASKET_LOAD_PLUGINS", "")
         mp.setenv("BASKET_CACHE_DIR", str(root / "cache"))
         mp.delenv("BASKET_CATALOG", raising=False)
         registry.refresh()
-        for model in ("ptopfreq", "gptopfreq"):
+        for model in models:
             r = CliRunner().invoke(app, ["train", "--model", model, "--data", "sample",
-                                         "--catalog", str(catalog_path), "--out",
+                                         "--catalog", str(catalog), "--out",
                                          str(root / model), "--json"])
             assert r.exit_code == 0, r.output
     return root
+
+
+@pytest.fixture(scope="module")
+def sample_runs(tmp_path_factory, invented_catalog):
+    """ptopfreq and gptopfreq trained on the bundled sample, named by the invented catalog."""
+    return train_sample_runs(tmp_path_factory.mktemp("runs"), invented_catalog,
+                             ("ptopfreq", "gptopfreq"))
+
+
+@pytest.fixture
+def orders_file(tmp_path) -> Path:
+    """examples/orders.json with the invented catalog's names."""
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps(REPORT_ORDERS))
+    return path
+
+
+@pytest.fixture
+def customers_file(tmp_path) -> Path:
+    """examples/customers.jsonl with the invented catalog's names."""
+    path = tmp_path / "customers.jsonl"
+    path.write_text(CUSTOMER_LINES)
+    return path
 
 
 @pytest.fixture
@@ -65,23 +108,34 @@ def write(tmp_path, name, text):
 # --- examples and formats ----------------------------------------------------------------------
 def test_example_names_exist_in_the_instacart_catalog(catalog_path):
     catalog = read_catalog(catalog_path)
-    names = [p for order in REPORT_ORDERS for p in order]
+    names = [p for order in json.loads((EXAMPLES / "orders.json").read_text()) for p in order]
     for line in (EXAMPLES / "customers.jsonl").read_text().splitlines():
         names += [p for order in json.loads(line)["orders"] for p in order if isinstance(p, str)]
     assert "Large Lemon" in names
     assert [n for n in names if catalog.id_of(n) is None] == []
 
 
-def test_report_example_table(invoke, sample_runs):
-    r = predict(invoke, sample_runs / "ptopfreq", EXAMPLES / "orders.json")
+def test_report_example_table_with_the_instacart_catalog(invoke, tmp_path_factory,
+                                                        catalog_path):
+    runs = train_sample_runs(tmp_path_factory.mktemp("instacart_runs"), catalog_path,
+                             ("ptopfreq",))
+    r = predict(invoke, runs / "ptopfreq", EXAMPLES / "orders.json")
     assert r.exit_code == 0, r.output
     for text in ("rank", "Organic Strawberries", "why", "of your last 5 orders", "new to you",
                  "top-10"):
         assert text in r.stdout
 
 
-def test_json_output_shape(invoke, sample_runs):
-    r = predict(invoke, sample_runs / "gptopfreq", EXAMPLES / "orders.json", "--json",
+def test_report_example_table(invoke, sample_runs, orders_file):
+    r = predict(invoke, sample_runs / "ptopfreq", orders_file)
+    assert r.exit_code == 0, r.output
+    for text in ("rank", "Garden Strawberries", "why", "of your last 5 orders", "new to you",
+                 "top-10"):
+        assert text in r.stdout
+
+
+def test_json_output_shape(invoke, sample_runs, orders_file):
+    r = predict(invoke, sample_runs / "gptopfreq", orders_file, "--json",
                 "--top-k", "5")
     assert r.exit_code == 0, r.output
     payload = json.loads(r.stdout)
@@ -93,31 +147,31 @@ def test_json_output_shape(invoke, sample_runs):
                for item in customer["basket"])
     scores = [item["score"] for item in customer["basket"]]
     assert scores == sorted(scores, reverse=True)
-    assert customer["basket"][0]["name"] == "Organic Strawberries"  # in 4 of 5 orders
+    assert customer["basket"][0]["name"] == "Garden Strawberries"  # in 4 of 5 orders
 
 
 def test_customers_object_and_json_lines_from_stdin(invoke, sample_runs):
     run = sample_runs / "ptopfreq"
-    document = json.dumps({"customers": {"a": REPORT_ORDERS, "b": [["Banana"], ["Limes"]]}})
+    document = json.dumps({"customers": {"a": REPORT_ORDERS,
+                                         "b": [["Yellow Banana"], ["Lime Wedges"]]}})
     r = predict(invoke, run, "-", "--json", input=document)
     assert r.exit_code == 0, r.output
     assert [c["id"] for c in json.loads(r.stdout)["customers"]] == ["a", "b"]
-    lines = (EXAMPLES / "customers.jsonl").read_text()
-    r = predict(invoke, run, "-", "--json", "--top-k", "3", input=lines)
+    r = predict(invoke, run, "-", "--json", "--top-k", "3", input=CUSTOMER_LINES)
     assert r.exit_code == 0, r.output
     customers = json.loads(r.stdout)["customers"]
     assert [c["id"] for c in customers] == ["alice", "bob", "carol", 42]
-    assert customers[0]["basket"][0]["name"] == "Banana"
+    assert customers[0]["basket"][0]["name"] == "Yellow Banana"
 
 
 def test_names_are_case_and_space_insensitive_and_ids_are_accepted(invoke, sample_runs):
     run = sample_runs / "ptopfreq"
-    orders = [["  organic   STRAWBERRIES ", 47626], ["Organic Strawberries", "47626", 47626.0]]
+    orders = [["  garden   STRAWBERRIES ", 47626], ["Garden Strawberries", "47626", 47626.0]]
     r = predict(invoke, run, "-", "--json", "--top-k", "2", input=json.dumps(orders))
     assert r.exit_code == 0, r.output
     basket = json.loads(r.stdout)["customers"][0]["basket"]
     assert [(i["product_id"], i["name"]) for i in basket] == [
-        (21137, "Organic Strawberries"), (47626, "Large Lemon")]
+        (21137, "Garden Strawberries"), (47626, "Big Lemon")]
 
 
 def test_catalog_option_names_a_run_without_names(invoke, tiny_run, tmp_path):
@@ -137,23 +191,23 @@ def test_catalog_option_names_a_run_without_names(invoke, tiny_run, tmp_path):
 
 
 def test_skip_unknown_drops_with_a_warning(invoke, sample_runs):
-    orders = json.dumps([["Large Lemonz", "Banana"], ["All-Seasons Salt"]])
+    orders = json.dumps([["Big Lemonz", "Yellow Banana"], ["All-Seasons Salt"]])
     r = predict(invoke, sample_runs / "ptopfreq", "-", "--json", "--skip-unknown", input=orders)
     assert r.exit_code == 0, r.output
-    assert "Large Lemonz" in r.stderr and "All-Seasons Salt" in r.stderr
+    assert "Big Lemonz" in r.stderr and "All-Seasons Salt" in r.stderr
     basket = json.loads(r.stdout)["customers"][0]["basket"]
-    assert basket[0]["name"] == "Banana"
+    assert basket[0]["name"] == "Yellow Banana"
 
 
 # --- basket rules ------------------------------------------------------------------------------
-def test_threshold_basket_for_a_probabilistic_model(invoke, sample_runs):
-    r = predict(invoke, sample_runs / "gptopfreq", EXAMPLES / "orders.json", "--json",
+def test_threshold_basket_for_a_probabilistic_model(invoke, sample_runs, orders_file):
+    r = predict(invoke, sample_runs / "gptopfreq", orders_file, "--json",
                 "--threshold", "0.3")
     assert r.exit_code == 0, r.output
     customer = json.loads(r.stdout)["customers"][0]
     assert customer["size_rule"] == "threshold 0.3"
     assert customer["basket"] and all(item["score"] >= 0.3 for item in customer["basket"])
-    r = predict(invoke, sample_runs / "gptopfreq", EXAMPLES / "orders.json", "--json",
+    r = predict(invoke, sample_runs / "gptopfreq", orders_file, "--json",
                 "--sizing", "top-k:4")
     assert len(json.loads(r.stdout)["customers"][0]["basket"]) == 4
 
@@ -166,8 +220,8 @@ def test_threshold_basket_for_a_probabilistic_model(invoke, sample_runs):
         ("gptopfreq", ("--sizing", "bogus"), "--sizing"),
     ],
 )
-def test_bad_basket_rules(invoke, sample_runs, model, args, fragment):
-    r = predict(invoke, sample_runs / model, EXAMPLES / "orders.json", *args)
+def test_bad_basket_rules(invoke, sample_runs, orders_file, model, args, fragment):
+    r = predict(invoke, sample_runs / model, orders_file, *args)
     assert r.exit_code == 2 and fragment in r.stderr
 
 
@@ -199,8 +253,8 @@ def test_long_histories_use_the_last_orders_and_say_so(invoke, tiny_csv, tmp_pat
 
 
 # --- output file and streaming -----------------------------------------------------------------
-def test_output_file_matches_stdout(invoke, sample_runs, tmp_path):
-    run, lines = sample_runs / "ptopfreq", EXAMPLES / "customers.jsonl"
+def test_output_file_matches_stdout(invoke, sample_runs, customers_file, tmp_path):
+    run, lines = sample_runs / "ptopfreq", customers_file
     out = tmp_path / "out" / "pred.json"
     r = predict(invoke, run, lines, "--output", out)
     assert r.exit_code == 0, r.output
@@ -211,8 +265,8 @@ def test_output_file_matches_stdout(invoke, sample_runs, tmp_path):
 
 
 def test_an_error_midway_leaves_no_output_file(invoke, sample_runs, tmp_path):
-    good = (EXAMPLES / "customers.jsonl").read_text()
-    orders = write(tmp_path, "orders.jsonl", good + '{"id": "z", "orders": [["Banana"]\n')
+    orders = write(tmp_path, "orders.jsonl",
+                   CUSTOMER_LINES + '{"id": "z", "orders": [["Yellow Banana"]\n')
     out = tmp_path / "out" / "pred.json"
     r = predict(invoke, sample_runs / "ptopfreq", orders, "--output", out)
     assert r.exit_code == 2 and "line 5" in r.stderr
@@ -234,7 +288,7 @@ def test_predictions_start_before_the_input_ends(sample_runs):
     predictor = load_predictor(sample_runs / "ptopfreq")
 
     def customers():
-        yield CustomerOrders("first", [["Banana"]], "test")
+        yield CustomerOrders("first", [["Yellow Banana"]], "test")
         raise AssertionError("read past the first customer before answering it")
 
     assert next(predictor.predict(customers())).id == "first"
@@ -249,19 +303,20 @@ def _patched_run(src, dst, **changes):
 
 
 BAD_ORDERS = [
-    ("malformed.json", '[["Banana"],\n ["Large Lemon"', "line 2, column"),
-    ("malformed.jsonl", '{"id": 1, "orders": [["Banana"]]}\n{"id": 2, "orders": [[}\n',
+    ("malformed.json", '[["Yellow Banana"],\n ["Big Lemon"', "line 2, column"),
+    ("malformed.jsonl", '{"id": 1, "orders": [["Yellow Banana"]]}\n{"id": 2, "orders": [[}\n',
      "line 2, column 23"),
-    ("not_list.json", '[["Banana"], "Large Lemon"]', "order 2"),
-    ("orders_not_list.json", '{"customers": {"a": "Banana"}}', "orders must be a list"),
+    ("not_list.json", '[["Yellow Banana"], "Big Lemon"]', "order 2"),
+    ("orders_not_list.json", '{"customers": {"a": "Yellow Banana"}}', "orders must be a list"),
     ("empty_history.json", "[]", "empty order history"),
     ("empty_customer.jsonl", '{"id": "a", "orders": []}\n', "empty order history"),
     ("empty_file.json", "", "empty input"),
-    ("bad_product.json", '[["Banana", 1.5]]', "1.5"),
-    ("bool_product.json", '[["Banana", true]]', "True is not a product name or id"),
-    ("blank_name.json", '[["Banana", "  "]]', "is not a product name or id"),
-    ("unknown.json", '[["Banana"], ["Large Lemonz"]]', "'Large Lemon'"),
-    ("outside_vocabulary_name.json", '[["All-Seasons Salt"]]', "outside the model's vocabulary"),
+    ("bad_product.json", '[["Yellow Banana", 1.5]]', "1.5"),
+    ("bool_product.json", '[["Yellow Banana", true]]', "True is not a product name or id"),
+    ("blank_name.json", '[["Yellow Banana", "  "]]', "is not a product name or id"),
+    ("unknown.json", '[["Yellow Banana"], ["Big Lemonz"]]', "'Big Lemon'"),
+    # "Zesty Pasta 2" is id 2 in the invented catalog, a product the sample never sells
+    ("outside_vocabulary_name.json", '[["Zesty Pasta 2"]]', "outside the model's vocabulary"),
     ("outside_vocabulary_id.json", "[[2]]", "outside the model's vocabulary"),
     ("unknown_id.json", "[[99999999]]", "id 99999999"),
     ("scalar.json", "42", "expected a list of orders"),
@@ -281,9 +336,9 @@ def test_bad_orders(invoke, sample_runs, tmp_path, name, text, fragment):
 
 
 def test_unknown_name_lists_the_closest(invoke, sample_runs):
-    r = predict(invoke, sample_runs / "ptopfreq", "-", input='[["Large Lemonz"]]')
+    r = predict(invoke, sample_runs / "ptopfreq", "-", input='[["Big Lemonz"]]')
     assert r.exit_code == 2
-    assert "unknown product 'Large Lemonz'; closest: 'Large Lemon'" in r.stderr
+    assert "unknown product 'Big Lemonz'; closest: 'Big Lemon'" in r.stderr
     assert "stdin" in r.stderr and "--skip-unknown" in r.stderr
 
 
@@ -372,13 +427,13 @@ def test_predicted_scores_round_as_round_to_6_decimals():
 
 MIXED_CUSTOMERS = [
     [[21137, 47626], [21137]],  # ids
-    [["Organic Strawberries", "Large Lemon"], ["Banana"]],  # names, first seen
-    [["Banana", "Banana", 24852], [47626, 21137, 47626]],  # repeats within a basket
-    [["banana"], ["Large Lemonz", "Banana"]],  # a new spelling and an unknown name
-    [["Large Lemonz"]],  # nothing known: the customer is skipped
-    [["47626", 47626.0], ["Organic Strawberries"]],  # an id as text and as a float
+    [["Garden Strawberries", "Big Lemon"], ["Yellow Banana"]],  # names, first seen
+    [["Yellow Banana", "Yellow Banana", 24852], [47626, 21137, 47626]],  # repeats within a basket
+    [["yellow banana"], ["Big Lemonz", "Yellow Banana"]],  # a new spelling and an unknown name
+    [["Big Lemonz"]],  # nothing known: the customer is skipped
+    [["47626", 47626.0], ["Garden Strawberries"]],  # an id as text and as a float
     [[21137]] * 12,  # a long history
-    [["Limes", 26209], ["Organic Strawberries", "Limes"]],
+    [["Lime Wedges", 26209], ["Garden Strawberries", "Lime Wedges"]],
 ]
 
 
@@ -407,18 +462,18 @@ def test_a_batch_answers_like_one_customer_at_a_time(sample_runs, model, rule):
         answers[how] = (_as_rows(predictions), warnings)
     assert answers["batch"] == answers["alone"]
     rows, warnings = answers["batch"]
-    assert [r[0] for r in rows] == [c.id for c in customers if c.orders != [["Large Lemonz"]]]
+    assert [r[0] for r in rows] == [c.id for c in customers if c.orders != [["Big Lemonz"]]]
     assert len(warnings) == 3 * 3 and "c3" in warnings[0] and "c4" in warnings[1]
 
 
 def test_predictions_name_the_products_and_what_was_bought_before(sample_runs):
     predictor = load_predictor(sample_runs / "gptopfreq", rule=SizingRule(kind="top-k", k=30))
-    history = [["Organic Strawberries", "Large Lemon"], ["Banana", "Banana"]]
+    history = [["Garden Strawberries", "Big Lemon"], ["Yellow Banana", "Yellow Banana"]]
     [prediction] = predictor.predict_batch([CustomerOrders("a", history, "test")])
     scores = prediction.scores
     assert len(scores) == 30 and scores == sorted(scores, reverse=True)
     bought = {item.name for item in prediction.basket if item.bought_before}
-    assert bought == {"Organic Strawberries", "Large Lemon", "Banana"}
+    assert bought == {"Garden Strawberries", "Big Lemon", "Yellow Banana"}
     assert prediction.to_json()["basket"][0] == {
         "product_id": prediction.product_ids[0], "name": prediction.names[0],
         "score": scores[0], "bought_before": True, "reason": prediction.basket[0].reason}

@@ -73,16 +73,15 @@ def test_hand_computed_features():
     assert not np.isnan(rows.features).any()
 
 
-def test_days_since_last_and_catalog_features(catalog_path):
+def test_days_since_last_and_catalog_features(invented_catalog):
     from dataclasses import replace
 
     from basketcli.data.catalog import read_catalog
 
-    # Real product ids so the catalog knows their aisles: 196 (Soda) and 13176 (Bag of Organic
-    # Bananas) in different aisles.
+    # Products 196 (Fizzy Cola) and 13176 (Banana Bunch): different aisles of the test catalog.
     data = from_baskets({1: [[196, 13176], [196], [13176]]})
     data = replace(data, days_since_prior=np.array([np.nan, 10.0, 4.0], dtype=np.float32))
-    catalog = read_catalog(catalog_path)
+    catalog = read_catalog(invented_catalog)
     aisle, department = item_attributes(catalog, data.item_ids)
     rows = build_candidates(data, ProductStats.from_histories(data), aisle, department)
     f = dict(zip(FEATURE_NAMES, rows.features.T, strict=True))
