@@ -168,6 +168,10 @@ class Stack(BasketModel):
 
     # --- score ---------------------------------------------------------------------------------
     def prepare_scoring(self, histories: BasketData) -> None:
+        if self.combiner is None:
+            # Falling back, the stack is its best base model, scored as that model scores.
+            self.bases[self.fallback].prepare_scoring(histories)
+            return
         # The base models learn again from the histories being scored (for the test split:
         # every basket but the last), as they learnt from the training baskets before the
         # validation target that the combiner was fitted on; each history's last basket is

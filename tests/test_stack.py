@@ -99,11 +99,13 @@ def test_it_falls_back_to_the_best_base_model_when_the_combiner_is_no_better(mon
     best = max(info["base_valid_ndcg@10"], key=info["base_valid_ndcg@10"].get)
     assert info["uses"] == best == "gtopfreq"  # the better of the two, not the first named
     assert model.combiner is None
-    test = leave_last_out(data).test
-    base = create_model(best)
-    base.fit(test.history, None, FitContext())
-    model.prepare_scoring(test.history)
-    np.testing.assert_array_equal(model.score(test.history), base.score(test.history))
+    split = leave_last_out(data)
+    base = create_model(best)  # the base model as it runs on its own
+    base.fit(split.train, split.valid, FitContext())
+    base.prepare_scoring(split.test.history)
+    model.prepare_scoring(split.test.history)
+    np.testing.assert_array_equal(model.score(split.test.history),
+                                  base.score(split.test.history))
 
 
 def test_a_saved_stack_scores_as_it_did(tmp_path):
