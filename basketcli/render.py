@@ -159,15 +159,16 @@ def compare_report(result: Any, keys: Sequence[str] | None = None,
             f" ±: half the 95% interval over customers ({result.bootstrap['resamples']:,} "
             "bootstrap resamples). Against the best reference: the model minus the best "
             "reference baseline of the run on that metric, paired over the same resamples; "
-            "verdicts are Holm-adjusted over the models compared, so read them, not the plain "
-            "intervals, when many models are compared.")
+            "verdicts are Holm-adjusted over the models compared, and each difference's interval "
+            "is at the level Holm tested it at (wider than 95% when many models are compared), "
+            "so it clears zero exactly when the verdict is significant.")
     parts.append(legend)
     return parts
 
 
 def _versus_table(models: list[Any], keys: list[str]) -> Table:
     """Each model minus the best reference on each compared metric: the difference, its
-    paired 95% interval and the verdict."""
+    paired interval (at Holm's level) and the verdict."""
     references = sorted({v.reference for m in models for v in m.versus.values()})
     table = new_table(f"against the best reference ({', '.join(references)}), test targets")
     add_columns(table, ["model", *keys], right=keys)
@@ -205,7 +206,8 @@ def result_records(result: Any, keys: Sequence[str] | None = None) -> list[dict[
         for key, v in m.versus.items():
             record.update({f"{key} vs reference": v.reference, f"{key} difference": v.difference,
                            f"{key} difference low": v.low, f"{key} difference high": v.high,
-                           f"{key} p": v.p_value, f"{key} verdict": v.verdict})
+                           f"{key} difference confidence": v.confidence, f"{key} p": v.p_value,
+                           f"{key} verdict": v.verdict})
         record.update({"fit seconds": m.fit_seconds, "score seconds": m.score_seconds})
         records.append(record)
     return records

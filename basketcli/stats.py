@@ -12,7 +12,9 @@ Wilcoxon signed-rank test because it tests the quantity the table shows (the dif
 means), copes with the many customers whose metric is the same under both models (ties at
 zero, which Wilcoxon drops), and gives an interval, not only a p-value. Its two-sided p-value is
 twice the smaller share of resampled differences on either side of zero; with several models
-compared against one reference, the p-values are Holm-adjusted before the verdict.
+compared against one reference, the p-values are Holm-adjusted before the verdict, and each
+difference's interval is widened to the level Holm tested it at (``holm_levels``), so that an
+interval clear of zero and a significant verdict always go together.
 
 Resamples are drawn as counts (how often each customer is drawn) a block at a time, and every
 mean of every model and metric is one matrix product with those counts: no Python loop runs per
@@ -20,8 +22,6 @@ resample or per customer.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -69,18 +69,6 @@ def interval(resampled: np.ndarray, confidence: float = CONFIDENCE) -> np.ndarra
     return np.nanpercentile(resampled, [tail, 100 - tail], axis=0).T
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """One model against a reference on one metric (difference = model - reference)."""
-
-    reference: str
-    difference: float
-    low: float
-    high: float
-    p_value: float  # Holm-adjusted over the models compared in the same run
-    verdict: str
-
-
 def p_value(differences: np.ndarray) -> float:
     """Two-sided bootstrap p-value of a difference being zero."""
     differences = differences[~np.isnan(differences)]
@@ -99,6 +87,23 @@ def holm(p_values: list[float]) -> list[float]:
         running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
         adjusted[index] = running
     return adjusted.tolist()
+
+
+def holm_levels(p_values: list[float], level: float = 1 - CONFIDENCE) -> list[float]:
+    """The error level Holm's procedure tests each p-value at (same order as given): the k-th
+    smallest at ``level / (m - k)`` until the first one it keeps, and every later one at that
+    one's level. An interval of confidence 1 - this level clears zero exactly when the Holm
+    verdict is significant, so the table's interval and verdict never disagree."""
+    order = np.argsort(p_values, kind="stable")
+    levels = np.empty(len(p_values))
+    current = level / len(p_values) if p_values else level
+    stopped = False
+    for rank, index in enumerate(order):
+        if not stopped:
+            current = level / (len(p_values) - rank)
+            stopped = p_values[index] >= current
+        levels[index] = current
+    return levels.tolist()
 
 
 def verdict(difference: float, adjusted_p: float, level: float = 1 - CONFIDENCE) -> str:

@@ -54,6 +54,15 @@ def test_holm_adjustment_by_hand():
     assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
 
 
+def test_holm_levels_by_hand():
+    # sorted 0.001 (< 0.05/3: rejected), 0.03 (>= 0.05/2: kept, Holm stops), 0.04 (at 0.025 too)
+    assert stats.holm_levels([0.04, 0.001, 0.03]) == pytest.approx([0.025, 0.05 / 3, 0.025])
+    # no stop: each at its own step, 0.05/3, 0.05/2, 0.05/1
+    assert stats.holm_levels([0.04, 0.001, 0.02]) == pytest.approx([0.05, 0.05 / 3, 0.025])
+    assert stats.holm_levels([0.001, 0.002]) == pytest.approx([0.025, 0.05])
+    assert stats.holm_levels([0.2]) == pytest.approx([0.05])
+
+
 def scored(name: str, values: np.ndarray, reference: bool = False) -> _Scored:
     """A row whose per-customer recall@10 and ndcg@10 are ``values`` (basket counts zero)."""
     n = len(values)
@@ -77,6 +86,24 @@ def test_verdicts_identical_better_and_worse_models():
     up = rows[2].row.versus["ndcg@10"]
     assert up.reference == "ref" and up.difference == pytest.approx(0.01)
     assert up.low == pytest.approx(0.01) and up.high == pytest.approx(0.01)
+
+
+def test_an_interval_clears_zero_exactly_when_the_verdict_is_significant():
+    # Twelve models with small true gaps, several near the edge of significance: the plain
+    # 95% intervals of some would clear zero while Holm keeps them; the widened ones never do.
+    rng = np.random.default_rng(5)
+    base = rng.random(400)
+    gaps = np.linspace(-0.03, 0.03, 12)
+    rows = [scored("ref", base, reference=True)]
+    rows += [scored(f"m{i}", np.clip(base + gap + rng.normal(0, 0.1, 400), 0, 1))
+             for i, gap in enumerate(gaps)]
+    add_uncertainty(rows, 2000, seed=0, against=None)
+    versus = [r.row.versus["recall@10"] for r in rows[1:]]
+    assert {v.verdict for v in versus} == {"better", "worse", "no significant difference"}
+    for v in versus:
+        clears = v.low > 0 or v.high < 0
+        assert clears == (v.verdict != "no significant difference"), v
+        assert v.confidence >= 0.95
 
 
 def test_the_reference_is_the_best_reference_per_metric_or_the_one_named():

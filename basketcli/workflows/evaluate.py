@@ -45,8 +45,9 @@ class Versus(BaseModel):
 
     reference: str
     difference: float
-    low: float  # the paired 95% bootstrap interval of the difference
+    low: float  # the paired bootstrap interval of the difference, at ``confidence``
     high: float
+    confidence: float = 0.95  # 0.95 split by Holm over the models compared (holm_levels)
     p_value: float  # Holm-adjusted over the models compared with this reference
     verdict: str  # better, worse or no significant difference
 
@@ -260,13 +261,14 @@ def _compare_on(key: str, scored: list[_Scored], resampled: list[dict[str, np.nd
     ref = max(candidates, key=lambda i: rows[i].metrics[key])
     others = [i for i in range(len(rows)) if i != ref]
     differences = [resampled[i][key] - resampled[ref][key] for i in others]
-    adjusted = stats.holm([stats.p_value(d) for d in differences])
-    for i, diff, p in zip(others, differences, adjusted, strict=True):
+    p_values = [stats.p_value(d) for d in differences]
+    adjusted, levels = stats.holm(p_values), stats.holm_levels(p_values)
+    for i, diff, p, level in zip(others, differences, adjusted, levels, strict=True):
         observed = rows[i].metrics[key] - rows[ref].metrics[key]
-        low, high = stats.interval(diff[:, None])[0]
+        low, high = stats.interval(diff[:, None], confidence=1 - level)[0]
         rows[i].versus[key] = Versus(
             reference=rows[ref].name, difference=observed, low=float(low), high=float(high),
-            p_value=p, verdict=stats.verdict(observed, p))
+            confidence=1 - level, p_value=p, verdict=stats.verdict(observed, p))
 
 
 def write_per_customer(path: Path, eval_set: EvalSet, scored: list[_Scored]) -> None:
