@@ -123,6 +123,8 @@ def _load_ev(path):
     ("checkpoint.pt", _load_checkpoint),  # what --resume reads
     ("ev.npz", _load_ev),  # an EV file given with --set embeddings=PATH
 ])
+# torch warns about the planted file's pickle protocol before refusing it: expected here.
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_pickle_planted_in_a_training_input_is_refused(tmp_path, filename, loader):
     marker = tmp_path / "pwned"
     plant(tmp_path / filename, marker)
