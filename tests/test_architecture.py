@@ -7,6 +7,7 @@ still a dependency). docs/architecture.md describes the layers.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,3 +130,15 @@ def test_the_checks_catch_what_they_forbid():
     }
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_docs_architecture_names_every_module():
+    # One sentence per module: a module the page does not name is one a reader cannot place.
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    unnamed = sorted(name for name, path in modules().items()
+                     if path.name != "__init__.py" and not re_word(path.stem).search(text))
+    assert not unnamed, f"docs/architecture.md does not name: {', '.join(unnamed)}"
+
+
+def re_word(stem: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w]){re.escape(stem)}(?![\w])")
