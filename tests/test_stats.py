@@ -118,6 +118,18 @@ def test_the_reference_is_the_best_reference_per_metric_or_the_one_named():
     assert rows[2].row.versus["recall@10"].verdict == "better"
 
 
+def test_a_named_reference_is_that_row_not_the_best_run_of_the_same_model():
+    # `--reference cnngru` beside saved cnngru runs: the row fitted as "cnngru", even when a
+    # run of the same model scores higher.
+    rng = np.random.default_rng(4)
+    plain, tuned = rng.random(300) * 0.5, rng.random(300)
+    rows = [scored("cnngru", plain), scored("cnngru", tuned)]
+    rows[1].row.source = "runs/cnngru-tuned"
+    add_uncertainty(rows, 200, seed=0, against="cnngru")
+    assert rows[0].row.versus == {}
+    assert rows[1].row.versus["recall@10"].verdict == "better"
+
+
 # --- through the commands --------------------------------------------------------------------
 def test_compare_json_has_intervals_verdicts_and_the_targets_repeat_share(invoke, tiny_csv):
     r = invoke("compare", "--models", "tifuknn", "--data", tiny_csv, "--json", "--bootstrap",

@@ -39,8 +39,8 @@ def compare_command(
         "--no-reference", help="leave out the reference rows every comparison adds "
         "(G-TopFreq, P-TopFreq, TIFU-KNN)")] = False,
     reference: Annotated[str | None, typer.Option(
-        "--reference", help="compare every model with this one (default: the best reference "
-        "baseline of the run, per metric)")] = None,
+        "--reference", help="compare every model with this one: a model name or a run directory "
+        "of --models (default: the best reference baseline of the run, per metric)")] = None,
     seeds: Annotated[int, typer.Option(
         "--seeds", min=1, help="fit each learned model with this many seeds (0..N-1); rows "
         "show the mean, and the spread over seeds is shown beside the intervals")] = 1,

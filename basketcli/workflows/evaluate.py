@@ -253,7 +253,10 @@ def _compare_on(key: str, scored: list[_Scored], resampled: list[dict[str, np.nd
     """Each model against the reference on ``key``: paired differences, Holm-adjusted."""
     rows = [s.row for s in scored]
     if against is not None:
-        candidates = [i for i, r in enumerate(rows) if against in (r.source, r.name)]
+        # A run directory is named by its path; a model name picks its fitted row, and only
+        # where there is none (runs of that model alone), the best run of that model.
+        candidates = ([i for i, r in enumerate(rows) if r.source == against]
+                      or [i for i, r in enumerate(rows) if r.name == against])
     else:
         candidates = [i for i, r in enumerate(rows) if r.reference]
     if not candidates or key not in rows[0].metrics:
