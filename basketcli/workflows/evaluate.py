@@ -219,7 +219,7 @@ def _result(scored: list[_Scored], dataset, split: Split, bootstrap: int, seed: 
         data=summary, models=[s.row for s in scored],
         bootstrap={"resamples": bootstrap, "seed": seed, "confidence": stats.CONFIDENCE,
                    "method": "percentile bootstrap over customers; comparisons paired, "
-                             "Holm-adjusted"})
+                             "Holm-adjusted, difference intervals at Holm's level"})
 
 
 def add_uncertainty(scored: list[_Scored], resamples: int, seed: int,
