@@ -196,3 +196,23 @@ def test_a_search_stops_after_patience_trials_without_a_better_one(tiny_csv):
     best = values.index(max(values))  # the first trial reaching the best value
     assert len(values) == best + 1 + 5 < 80
     assert len(tune("gptopfreq", spec, None, trials=30, patience=None).trials) == 30
+
+
+def test_the_first_trial_is_the_models_defaults(tiny_csv):
+    # A budget for one trial (a neural model on a large data set) must not return a random
+    # draw: the first trial of a new study is the defaults, so tuning is never worse on
+    # validation than not tuning.
+    from basketcli.data.source import DataSpec
+    from basketcli.workflows.tune import default_settings, tune
+
+    spec = DataSpec(source=str(tiny_csv))
+    cls = registry.get_model_class("tifuknn")
+    space = cls.search_space()
+    defaults = default_settings(space, cls.Config, {}, "tifuknn")
+    assert defaults and set(defaults) <= set(space)
+    first = tune("tifuknn", spec, None, trials=1, patience=None)
+    assert {k: first.trials[0].settings[k] for k in defaults} == defaults
+    assert first.best_settings == {**first.best_settings, **defaults}
+    # A default outside its declared range is left to the sampler.
+    narrow = {**space, "k": {"low": 1000, "high": 2000, "log": False}}
+    assert "k" not in default_settings(narrow, cls.Config, {}, "tifuknn")

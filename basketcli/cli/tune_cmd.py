@@ -55,8 +55,8 @@ def tune_command(
     write the best settings as a --config file for `basket train`.
 
     Each model declares its search space ('basket models --params MODEL'); --set fixes other
-    settings. Trials that validate while training (neural models) stop early when they fall
-    behind the median.
+    settings. The first trial of a new study is the model's defaults. Trials that validate
+    while training (neural models) stop early when they fall behind the median.
     """
     from basketcli.protocol import FitContext
     from basketcli.render import tune_report

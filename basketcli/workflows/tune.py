@@ -116,6 +116,32 @@ def suggest(trial: Any, space: dict[str, dict[str, Any]], config_cls: type) -> d
     return settings
 
 
+def default_settings(space: dict[str, dict[str, Any]], config_cls: type,
+                     fixed: dict[str, Any], model: str) -> dict[str, Any]:
+    """The model's own defaults (with ``fixed``) for the searched settings that lie inside
+    their search space; the others are left to the sampler."""
+    defaults = build_config(config_cls, fixed, model).model_dump(mode="json")
+    inside = {}
+    for name, spec in space.items():
+        value = defaults.get(name)
+        if "choices" in spec:
+            if value in spec["choices"]:
+                inside[name] = value
+        elif isinstance(value, int | float) and spec["low"] <= value <= spec["high"]:
+            inside[name] = value
+    return inside
+
+
+def _enqueue_defaults(study: Any, space: dict[str, dict[str, Any]], config_cls: type,
+                      fixed: dict[str, Any], model: str) -> None:
+    """A new study's first trial is the model's defaults, so that a search whose budget allows
+    only a trial or two (a neural model on a large data set) never returns settings worse on
+    validation than the defaults it was meant to improve."""
+    settings = default_settings(space, config_cls, fixed, model)
+    if settings:
+        study.enqueue_trial(settings, skip_if_exists=True)
+
+
 def tune(
     model: str, spec: DataSpec, out: Path | None, *, budget: float | None = None,
     trials: int | None = None, patience: int | None = DEFAULT_PATIENCE,
@@ -155,6 +181,8 @@ def tune(
     dataset, split = prepared or prepare(spec)
     started = time.perf_counter()
     study = _study(model, url, dataset.fingerprint, monitor, space, seed)
+    if space and not study.trials:
+        _enqueue_defaults(study, space, config_cls, fixed, model)
     if space:
         goal = dict(model=model, space=space, fixed=fixed, monitor=monitor, seed=seed,
                     patience=patience)
