@@ -96,8 +96,7 @@ def holm_levels(p_values: list[float], level: float = 1 - CONFIDENCE) -> list[fl
     verdict is significant, so the table's interval and verdict never disagree."""
     order = np.argsort(p_values, kind="stable")
     levels = np.empty(len(p_values))
-    current = level / len(p_values) if p_values else level
-    stopped = False
+    current, stopped = level, False
     for rank, index in enumerate(order):
         if not stopped:
             current = level / (len(p_values) - rank)
