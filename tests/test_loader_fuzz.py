@@ -46,6 +46,14 @@ def test_random_csv_is_data_or_one_line_error(tmp_path, text):
     load(path)
 
 
+def test_a_missing_order_id_beside_a_timestamp_is_a_one_line_error(tmp_path):
+    # Found by the test above: grouping by order_id dropped the row, then a cast failed.
+    path = tmp_path / "orders.csv"
+    path.write_text("user_id,order_id,timestamp,product_id\n0,,0,0\n0,7,1,1\n")
+    with pytest.raises(BasketError, match="column order_id must hold integers, found an empty"):
+        load_dataset(DataSpec(source=str(path)), use_cache=False)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=FIXTURE_OK)
 @given(st.binary(max_size=300))
 def test_random_bytes_as_parquet_or_csv(tmp_path, content):

@@ -449,6 +449,8 @@ def _read_long_file(path: Path, spec: DataSpec):
         )
     _check_integer(frame, "user_id", path, shown=spec.user_col)
     _check_integer(frame, "product_id", path, shown=spec.item_col)
+    if order_col is not None:  # before grouping by it: a missing id would drop its rows
+        _check_integer(frame, order_col, path)
     if time_col is not None:
         frame = frame.assign(_time=_as_time(frame[time_col], path, time_col))
         if order_col is None or order_col == "order_id":
