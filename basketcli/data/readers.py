@@ -449,8 +449,10 @@ def _read_long_file(path: Path, spec: DataSpec):
         )
     _check_integer(frame, "user_id", path, shown=spec.user_col)
     _check_integer(frame, "product_id", path, shown=spec.item_col)
-    if order_col is not None:  # before grouping by it: a missing id would drop its rows
-        _check_integer(frame, order_col, path)
+    if order_col == "order_id" and time_col is not None and frame[order_col].isna().any():
+        # Orders are grouped by it, which would drop the line (ids may be any text, not missing).
+        raise DataError(f"{path}: column order_id has an empty cell; every line needs the id "
+                        "of its order")
     if time_col is not None:
         frame = frame.assign(_time=_as_time(frame[time_col], path, time_col))
         if order_col is None or order_col == "order_id":
