@@ -74,10 +74,13 @@ def build_config(config_cls: type[BaseModel], values: dict[str, Any], model: str
     try:
         return config_cls.model_validate(values)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(p) for p in error["loc"]) or "config"
-        given = values.get(field, error.get("input"))
-        raise ConfigError(f"setting {field}={given!r} for model {model}: {error['msg']}") from None
+        errors = exc.errors()
+        field = str(errors[0]["loc"][0]) if errors[0]["loc"] else "config"
+        given = values.get(field, errors[0].get("input"))
+        # A field of several types (int or "auto") fails once per type: say each.
+        reasons = dict.fromkeys(e["msg"] for e in errors if e["loc"][:1] == errors[0]["loc"][:1])
+        raise ConfigError(f"setting {field}={given!r} for model {model}: "
+                          + "; or ".join(reasons)) from None
 
 
 def describe_params(config_cls: type[BaseModel], space: dict[str, dict[str, Any]] | None = None
@@ -97,11 +100,21 @@ def describe_params(config_cls: type[BaseModel], space: dict[str, dict[str, Any]
 
 
 def type_name(annotation: Any) -> str:
-    """int, float | None, or "one of: a, b" for a Literal."""
+    """int, float | None, "one of: a, b" for a Literal, int | "auto" for a union with one."""
+    import types
     import typing
 
-    if typing.get_origin(annotation) is typing.Literal:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
         return "one of: " + ", ".join(str(a) for a in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        return type_name(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(" | ".join(json.dumps(a) for a in typing.get_args(arm))
+                          if typing.get_origin(arm) is typing.Literal else type_name(arm)
+                          for arm in typing.get_args(annotation))
+    if annotation is type(None):
+        return "None"
     name = getattr(annotation, "__name__", None)
     return name if name and name != "Literal" else str(annotation).replace("typing.", "")
 

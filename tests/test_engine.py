@@ -132,6 +132,22 @@ def test_loss_falls_and_history_has_a_row_per_epoch():
     assert len(lines) == 4 and lines[0].startswith("epoch 1/4")
 
 
+def test_auto_epochs_give_small_data_more_passes_within_bounds():
+    from basketcli.engine.trainer import AUTO_EPOCHS, AUTO_STEPS, planned_epochs
+
+    low, high = AUTO_EPOCHS
+    assert planned_epochs(AUTO_STEPS) == low  # a large data set: the fewest passes
+    assert planned_epochs(AUTO_STEPS // 10) == 10  # ten passes make the steps
+    assert planned_epochs(AUTO_STEPS // 10 + 1) == 10
+    assert planned_epochs(AUTO_STEPS // 10 - 1) == 11
+    assert planned_epochs(1) == planned_epochs(0) == high  # tiny data: capped
+    lines = []
+    _, outcome = fit_toy(FitContext(log=lines.append), epochs="auto")  # 8 steps a pass
+    assert outcome.epochs_planned == outcome.epochs_run == len(outcome.history) == high
+    assert lines[0].startswith(f"epoch 1/{high}")
+    assert outcome.info("ndcg@10")["epochs_planned"] == high
+
+
 def test_batches_prepared_ahead_in_a_thread_give_the_same_run():
     plain_toy, plain = fit_toy(FitContext(), epochs=2)
     toy = Toy()

@@ -57,7 +57,7 @@ def test_network_defaults_from_the_original_report_and_its_preset_file():
         cfg = cls.Config()
         assert (cfg.n_orders, cfg.order_hidden, cfg.n_layers, cfg.dropout) == (5, 128, 2, 0.1)
         assert (cfg.pos_weight, cfg.threshold) == (5.0, 0.4)
-        assert (cfg.batch_size, cfg.lr, cfg.epochs, cfg.customer_run) == (64, 3e-3, 4, 4)
+        assert (cfg.batch_size, cfg.lr, cfg.epochs, cfg.customer_run) == (64, 1e-2, "auto", 4)
         assert cfg.repeat_signal and cfg.monitor == "ndcg@10" and cfg.sampled_negatives > 0
         assert cls.gives_probabilities
         report = build_config(cls.Config, preset, cls.name)
@@ -82,6 +82,19 @@ def test_bad_settings_are_config_errors():
         build_config(AttnGRU.Config, {"order_hidden": 10, "attn_heads": 4}, "attngru")
     with pytest.raises(ConfigError, match="monitor"):
         build_config(CNNGRU.Config, {"monitor": "auc"}, "cnngru")
+    # epochs is a count or "auto": the error names the setting, not pydantic's union arms.
+    with pytest.raises(ConfigError, match=r"^setting epochs='0' for model cnngru: .*greater "
+                       r"than or equal to 1; or Input should be 'auto'$"):
+        build_config(CNNGRU.Config, {"epochs": "0"}, "cnngru")
+    assert build_config(CNNGRU.Config, {"epochs": "7"}, "cnngru").epochs == 7
+
+
+def test_params_table_spells_out_every_type():
+    from basketcli.settings import describe_params
+
+    types = {row["name"]: row["type"] for row in describe_params(CNNGRU.Config)}
+    assert types["epochs"] == 'int | "auto"' and types["embeddings"] == "str | None"
+    assert types["scheduler"] == "one of: cosine, plateau, none" and types["lr"] == "float"
 
 
 def test_repeat_features_by_hand():

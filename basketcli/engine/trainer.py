@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -38,6 +38,11 @@ from basketcli.protocol import FitContext
 
 SCHEDULERS = ("cosine", "plateau", "none")
 MIN_LR_FACTOR = 0.05  # the cosine schedule ends at this fraction of the peak rate
+# epochs="auto": enough passes for AUTO_STEPS optimiser steps, within AUTO_EPOCHS. A fixed
+# count of passes under-trains small data (the bundled sample has ~220 steps per pass) and
+# would make a large data set's passes longer, not better.
+AUTO_STEPS = 3_000
+AUTO_EPOCHS = (4, 16)
 PROGRESS_EVERY = 10  # steps between progress-bar refreshes
 # Validation metrics kept in the history (besides the monitored one), prefixed "valid_".
 HISTORY_METRICS = ("recall@10", "ndcg@10", "phr@10", "f1_micro", "basket_f1")
@@ -47,7 +52,7 @@ HISTORY_METRICS = ("recall@10", "ndcg@10", "phr@10", "f1_micro", "basket_f1")
 class TrainSettings:
     """The engine's knobs; models fill them from their config (``from_config``)."""
 
-    epochs: int = 3
+    epochs: int | Literal["auto"] = 3
     batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -70,6 +75,7 @@ class TrainOutcome:
     history: list[dict[str, float]]
     best_epoch: int
     best_metric: float | None
+    epochs_planned: int
     epochs_run: int
     stopped_early: bool
     resumed_from_epoch: int | None
@@ -79,7 +85,8 @@ class TrainOutcome:
 
     def info(self, monitor: str) -> dict[str, Any]:
         return {
-            "epochs_run": self.epochs_run, "best_epoch": self.best_epoch,
+            "epochs_planned": self.epochs_planned, "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
             f"best_valid_{monitor}": self.best_metric, "stopped_early": self.stopped_early,
             "resumed_from_epoch": self.resumed_from_epoch, "train_seconds": self.seconds,
             "device": self.device,
@@ -284,6 +291,8 @@ class Trainer:
     def _fit(self, n_examples, batch_loss, validate, prepare) -> TrainOutcome:
         s = self.settings
         steps = math.ceil(self.ranks.shard_size(n_examples) / s.batch_size)
+        if s.epochs == "auto":  # the epoch lines and the run's info show the count
+            s = self.settings = replace(s, epochs=planned_epochs(steps))
         optim = Optimisation(self.module, s, total_steps=max(1, steps * s.epochs))
         state = _Progress()
         best_weights: dict[str, torch.Tensor] | None = None
@@ -332,7 +341,8 @@ class Trainer:
             self.module.load_state_dict(best_weights)
         return TrainOutcome(
             history=state.history, best_epoch=state.best_epoch, best_metric=state.best_metric,
-            epochs_run=state.epoch, stopped_early=state.stopped, resumed_from_epoch=resumed_from,
+            epochs_planned=s.epochs, epochs_run=state.epoch, stopped_early=state.stopped,
+            resumed_from_epoch=resumed_from,
             seconds=time.perf_counter() - started, device=str(self.device),
             world_size=self.ranks.size,
         )
@@ -466,6 +476,12 @@ def _ahead(indices: Iterator[np.ndarray], prepare: Callable[[np.ndarray], Any] |
                 yield pending[0], pending[1].result()
 
         yield pairs()
+
+
+def planned_epochs(steps_per_epoch: int) -> int:
+    """Passes of epochs="auto": about AUTO_STEPS optimiser steps, within AUTO_EPOCHS."""
+    low, high = AUTO_EPOCHS
+    return min(high, max(low, math.ceil(AUTO_STEPS / max(steps_per_epoch, 1))))
 
 
 def _epoch_line(row: dict[str, float], settings: TrainSettings, best: bool) -> str:
