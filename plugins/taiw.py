@@ -18,8 +18,12 @@ k customers whose vectors are nearest in angle (cosine) are averaged and mixed i
 
     score(u, i) = alpha * s(u, i) + (1 - alpha) * mean_{v in kNN(u)} s(v, i).
 
-Time is in days where the data has them (a customer's day of each order is the running sum of
-``days_since_prior``) and in orders where it does not (the order's rank 0, 1, 2, ...).
+Time is in days (a customer's day of each order is the running sum of ``days_since_prior``) or
+in orders (the order's rank 0, 1, 2, ...). ``time_unit="auto"`` (the default) fits both where
+the data has days and keeps the one with the better ndcg@10 on the validation targets. On
+Complete Journey, whose visits are irregular, order positions win (validation ndcg@10 0.1835
+against 0.1666 in days; test 0.1795 against 0.1586); on the Instacart sample days do (0.4520
+against 0.4390).
 
 Where this implementation differs from the authors' code, and why:
 
@@ -80,6 +84,10 @@ Unit = Literal["days", "orders"]
 
 
 class TAIWConfig(ModelConfig):
+    time_unit: Literal["auto", "days", "orders"] = Field(
+        "auto", description="time between purchases in days or in orders; auto: both where "
+        "the data has days, the better on the validation targets (days without them: orders)",
+        json_schema_extra=search(choices=["auto", "days", "orders"]))
     k: int = Field(199, ge=1, description="nearest customers averaged (authors' Dunnhumby value)",
                    json_schema_extra=search(10, 400, log=True))
     alpha: float = Field(
@@ -104,8 +112,11 @@ class TAIWConfig(ModelConfig):
 
 
 # --- time ----------------------------------------------------------------------------------------
-def time_unit(histories: BasketData) -> Unit:
-    return "orders" if histories.days_since_prior is None else "days"
+def time_units(histories: BasketData, wanted: str) -> list[Unit]:
+    """The units to fit: orders alone without days, else the one asked for (auto: both)."""
+    if histories.days_since_prior is None:
+        return ["orders"]
+    return ["days", "orders"] if wanted == "auto" else [wanted]
 
 
 def order_times(histories: BasketData, unit: Unit, mean_gap: float) -> np.ndarray:
@@ -371,15 +382,31 @@ class TAIW(BasketModel):
 
     # --- fitting ---------------------------------------------------------------------------------
     def fit(self, train: BasketData, valid: EvalSet | None, ctx: FitContext) -> FitReport:
-        cfg = self.config
-        self.unit = time_unit(train)
-        self.mean_gap = population_mean_gap(train, self.unit)
-        self.mixture, population = fit_interval_mixtures(
-            train, self.unit, self.mean_gap, cfg.prior_strength, cfg.em_iterations)
-        self._set_pool(train)
+        units = time_units(train, self.config.time_unit)
+        validation: dict[str, float] = {}
+        if len(units) > 1 and valid is not None and valid.n_users:
+            from basketcli.evaluation import evaluate_model
+
+            for unit in units:
+                self._fit_unit(train, unit)
+                validation[unit] = evaluate_model(self, valid)[0].metrics["ndcg@10"]
+            units = [max(units, key=validation.__getitem__)]  # ties: days, the paper's unit
+            ctx.log(f"taiw: validation ndcg@10 {validation['days']:.4f} in days, "
+                    f"{validation['orders']:.4f} in orders: {units[0]}")
+        population = self._fit_unit(train, units[0])
         return FitReport(info={"time_unit": self.unit, "mean_gap": self.mean_gap,
                                "population_intervals": population,
+                               "valid_ndcg@10_by_unit": validation,
                                "pool_users": int(self.pool.shape[0])})
+
+    def _fit_unit(self, train: BasketData, unit: Unit) -> dict[str, float]:
+        cfg = self.config
+        self.unit = unit
+        self.mean_gap = population_mean_gap(train, unit)
+        self.mixture, population = fit_interval_mixtures(
+            train, unit, self.mean_gap, cfg.prior_strength, cfg.em_iterations)
+        self._set_pool(train)
+        return population
 
     def prepare_scoring(self, histories: BasketData) -> None:
         # Neighbours (and the popularity fill) come from the population as known at scoring

@@ -215,3 +215,31 @@ def test_contract_without_days():
 
 def test_contract_with_the_clustered_search():
     check_model("taiw", k=5, exact_pool=1, candidates=8, embed_dims=4)
+
+
+# --- the time unit -----------------------------------------------------------------------------
+def test_auto_unit_is_the_one_with_the_better_validation_ndcg():
+    from basketcli.data.split import leave_last_out
+
+    split = leave_last_out(contract_data())
+    lines: list[str] = []
+    auto = TAIW(TAIWConfig(k=10))
+    info = auto.fit(split.train, split.valid, FitContext(log=lines.append)).info
+    by_unit = info["valid_ndcg@10_by_unit"]
+    assert set(by_unit) == {"days", "orders"} and lines and lines[0].startswith("taiw: ")
+    assert auto.unit == info["time_unit"] == max(("days", "orders"), key=by_unit.__getitem__)
+    # The kept model is exactly the one fitted in that unit alone (no validation needed).
+    alone = TAIW(TAIWConfig(k=10, time_unit=auto.unit))
+    assert alone.fit(split.train, split.valid, FitContext()).info["valid_ndcg@10_by_unit"] == {}
+    for model in (auto, alone):
+        model.prepare_scoring(split.test.history)
+    np.testing.assert_array_equal(auto.score(split.test.history),
+                                  alone.score(split.test.history))
+
+
+@pytest.mark.parametrize("wanted", ["auto", "days", "orders"])
+def test_data_without_days_is_timed_in_orders(wanted):
+    model, _ = fitted(FOUR_BASKETS, days=False, k=2, time_unit=wanted)
+    assert model.unit == "orders"
+    with_days, _ = fitted(FOUR_BASKETS, days=True, k=2, time_unit=wanted)
+    assert with_days.unit == ("days" if wanted == "auto" else wanted)  # no validation: days
