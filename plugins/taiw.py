@@ -85,8 +85,8 @@ Unit = Literal["days", "orders"]
 
 class TAIWConfig(ModelConfig):
     time_unit: Literal["auto", "days", "orders"] = Field(
-        "auto", description="time between purchases in days or in orders; auto: both where "
-        "the data has days, the better on the validation targets (days without them: orders)",
+        "auto", description="time between purchases in days or in orders; auto fits both and "
+        "keeps the better on the validation targets. Data without days is timed in orders",
         json_schema_extra=search(choices=["auto", "days", "orders"]))
     k: int = Field(199, ge=1, description="nearest customers averaged (authors' Dunnhumby value)",
                    json_schema_extra=search(10, 400, log=True))
