@@ -388,12 +388,18 @@ class TAIW(BasketModel):
             from basketcli.evaluation import evaluate_model
 
             for unit in units:
-                self._fit_unit(train, unit)
+                population = self._fit_unit(train, unit)
                 validation[unit] = evaluate_model(self, valid)[0].metrics["ndcg@10"]
-            units = [max(units, key=validation.__getitem__)]  # ties: days, the paper's unit
+            best = max(units, key=validation.__getitem__)  # ties: days, the paper's unit
             ctx.log(f"taiw: validation ndcg@10 {validation['days']:.4f} in days, "
-                    f"{validation['orders']:.4f} in orders: {units[0]}")
-        population = self._fit_unit(train, units[0])
+                    f"{validation['orders']:.4f} in orders: {best}")
+            if best == self.unit:  # the last fit: keep its timings, pool the training data
+                self._set_pool(train)
+                units = []
+            else:
+                units = [best]
+        if units:
+            population = self._fit_unit(train, units[0])
         return FitReport(info={"time_unit": self.unit, "mean_gap": self.mean_gap,
                                "population_intervals": population,
                                "valid_ndcg@10_by_unit": validation,
