@@ -384,7 +384,9 @@ class TAIW(BasketModel):
     def fit(self, train: BasketData, valid: EvalSet | None, ctx: FitContext) -> FitReport:
         units = time_units(train, self.config.time_unit)
         validation: dict[str, float] = {}
-        if len(units) > 1 and valid is not None and valid.n_users:
+        if len(units) == 1 or valid is None or not valid.n_users:
+            population = self._fit_unit(train, units[0])  # no choice to make (or no targets)
+        else:
             from basketcli.evaluation import evaluate_model
 
             for unit in units:
@@ -393,13 +395,10 @@ class TAIW(BasketModel):
             best = max(units, key=validation.__getitem__)  # ties: days, the paper's unit
             ctx.log(f"taiw: validation ndcg@10 {validation['days']:.4f} in days, "
                     f"{validation['orders']:.4f} in orders: {best}")
-            if best == self.unit:  # the last fit: keep its timings, pool the training data
+            if best == self.unit:  # the last fit won: keep it, pooling the training histories
                 self._set_pool(train)
-                units = []
             else:
-                units = [best]
-        if units:
-            population = self._fit_unit(train, units[0])
+                population = self._fit_unit(train, best)
         return FitReport(info={"time_unit": self.unit, "mean_gap": self.mean_gap,
                                "population_intervals": population,
                                "valid_ndcg@10_by_unit": validation,
