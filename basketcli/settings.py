@@ -75,12 +75,15 @@ def build_config(config_cls: type[BaseModel], values: dict[str, Any], model: str
         return config_cls.model_validate(values)
     except ValidationError as exc:
         errors = exc.errors()
-        field = str(errors[0]["loc"][0]) if errors[0]["loc"] else "config"
-        given = values.get(field, errors[0].get("input"))
         # A field of several types (int or "auto") fails once per type: say each.
-        reasons = dict.fromkeys(e["msg"] for e in errors if e["loc"][:1] == errors[0]["loc"][:1])
-        raise ConfigError(f"setting {field}={given!r} for model {model}: "
-                          + "; or ".join(reasons)) from None
+        reasons = "; or ".join(dict.fromkeys(
+            e["msg"].removeprefix("Value error, ") for e in errors
+            if e["loc"][:1] == errors[0]["loc"][:1]))
+        if not errors[0]["loc"]:  # a rule across settings (a model validator)
+            raise ConfigError(f"settings for model {model}: {reasons}") from None
+        field = str(errors[0]["loc"][0])
+        given = values.get(field, errors[0].get("input"))
+        raise ConfigError(f"setting {field}={given!r} for model {model}: {reasons}") from None
 
 
 def describe_params(config_cls: type[BaseModel], space: dict[str, dict[str, Any]] | None = None

@@ -22,7 +22,8 @@ DASK_CONNECT_SECONDS = 20  # how long --dask-scheduler waits for the scheduler t
 NO_ROWS = "xgboost: no training rows (customers need at least two orders before the validation " \
           "target)"
 
-Batches = Callable[[int], Iterator[tuple[np.ndarray, np.ndarray]]]  # parts -> (features, labels)
+# parts -> (features, labels, query groups); a chunk holds whole query groups (customers)
+Batches = Callable[[int], Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]]
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ def boost_on_dask(
 ) -> Boosted:
     """Boost with ``xgboost.dask`` on the cluster whose scheduler is at ``address``.
 
-    ``train(parts)`` and ``valid(parts)`` yield (features, labels) in at least ``parts``
-    chunks, so that every worker holds rows.
+    ``train(parts)`` and ``valid(parts)`` yield (features, labels, query groups) in at least
+    ``parts`` chunks, so that every worker holds rows; a query group never spans two chunks, as
+    ranking objectives on Dask need.
     """
     import xgboost
 
@@ -55,16 +57,18 @@ def boost_on_dask(
         if not workers:
             raise ConfigError(f"--dask-scheduler {address}: the cluster has no workers; start "
                               f"some with 'dask worker {address}'")
-        train_x, train_y, n_train, positives = _scatter(client, da, workers, train)
+        train_x, train_y, train_q, n_train, positives = _scatter(client, da, workers, train)
         if n_train == 0:
             raise ConfigError(NO_ROWS)
-        dtrain = dxgb.DaskQuantileDMatrix(client, train_x, train_y, feature_names=feature_names)
+        dtrain = dxgb.DaskQuantileDMatrix(client, train_x, train_y, qid=train_q,
+                                          feature_names=feature_names)
         evals, n_valid = [], 0
         if valid is not None:
-            valid_x, valid_y, n_valid, _ = _scatter(client, da, workers, valid)
+            valid_x, valid_y, valid_q, n_valid, _ = _scatter(client, da, workers, valid)
             if n_valid:
-                evals = [(dxgb.DaskQuantileDMatrix(client, valid_x, valid_y, ref=dtrain,
-                                                   feature_names=feature_names), "valid")]
+                evals = [(dxgb.DaskQuantileDMatrix(client, valid_x, valid_y, qid=valid_q,
+                                                   ref=dtrain, feature_names=feature_names),
+                          "valid")]
         with progress(f"boosting rounds on {len(workers)} Dask workers", rounds) as task:
             with xgboost.config_context(verbosity=0):  # workers take this config
                 result = dxgb.train(client, params, dtrain, num_boost_round=rounds, evals=evals,
@@ -76,19 +80,19 @@ def boost_on_dask(
 
 
 def _scatter(client, da, workers: list[str], batches: Batches):
-    """(features, labels) dask arrays of the rows, their count and the positives; chunk i goes
-    to worker i mod n."""
-    features, targets = [], []
+    """(features, labels, query groups) dask arrays of the rows, their count and the
+    positives; chunk i goes to worker i mod n."""
+    columns: tuple[list, list, list] = ([], [], [])
     n_rows, positives = 0, 0.0
-    for number, (x, y) in enumerate(batches(len(workers))):
+    for number, chunk in enumerate(batches(len(workers))):
         owner = [workers[number % len(workers)]]
-        x_future, y_future = client.scatter([x, y], workers=owner, hash=False)
-        features.append(da.from_delayed(x_future, shape=x.shape, dtype=x.dtype))
-        targets.append(da.from_delayed(y_future, shape=y.shape, dtype=y.dtype))
-        n_rows, positives = n_rows + len(y), positives + float(y.sum())
-    if not features:
-        return None, None, 0, 0.0
-    return da.concatenate(features), da.concatenate(targets), n_rows, positives
+        futures = client.scatter(list(chunk), workers=owner, hash=False)
+        for column, array, future in zip(columns, chunk, futures, strict=True):
+            column.append(da.from_delayed(future, shape=array.shape, dtype=array.dtype))
+        n_rows, positives = n_rows + len(chunk[1]), positives + float(chunk[1].sum())
+    if not columns[0]:
+        return None, None, None, 0, 0.0
+    return (*(da.concatenate(column) for column in columns), n_rows, positives)
 
 
 def _dask_client(address: str):

@@ -29,14 +29,16 @@ def cluster():
         yield local
 
 
-def test_xgboost_trains_on_a_dask_cluster_and_evaluates(invoke, tmp_path, cluster):
+@pytest.mark.parametrize("objective", ["rank:pairwise", "binary"])  # ranking: query groups
+def test_xgboost_trains_on_a_dask_cluster_and_evaluates(invoke, tmp_path, cluster, objective):
     run = tmp_path / "run"
     r = invoke("train", "--model", "xgboost", "--dask-scheduler", cluster.scheduler_address,
-               *FAST, "--out", run, "--json")
+               *FAST, "--set", f"objective={objective}", "--out", run, "--json")
     assert r.exit_code == 0, r.output
     fit = json.loads(r.stdout)["fit_info"]
     assert fit["dask_workers"] == 2 and fit["train_rows"] > 100_000 and fit["valid_rows"] > 0
     assert 1 <= fit["best_round"] <= fit["rounds"] <= 40
+    assert ("calibration" in fit) == (objective != "binary")
     info = read_run_info(run)
     assert info.complete and (run / "model.ubj").is_file()
 

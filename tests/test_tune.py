@@ -216,3 +216,18 @@ def test_the_first_trial_is_the_models_defaults(tiny_csv):
     # A default outside its declared range is left to the sampler.
     narrow = {**space, "k": {"low": 1000, "high": 2000, "log": False}}
     assert "k" not in default_settings(narrow, cls.Config, {}, "tifuknn")
+
+
+def test_every_sampled_setting_validates_in_its_config():
+    # An int range on an ``int | "auto"`` setting is sampled as an int, never a float.
+    from basketcli.workflows.tune import checked_space, suggest
+
+    for name in ("gptopfreq", "tifuknn", "upcf", "taiw", "cnngru", "attngru", "xgboost"):
+        cls = registry.get_model_class(name)
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(5):
+            settings = suggest(study.ask(), checked_space(name), cls.Config)
+            cls.Config(**settings)  # raises on a float where an int belongs
+    settings = suggest(study.ask(), checked_space("xgboost"), registry.get_model_class(
+        "xgboost").Config)
+    assert isinstance(settings["train_targets"], int)

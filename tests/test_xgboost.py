@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_line_error
 
 from basketcli.artifacts import BUNDLE_FILE
 from basketcli.data.basket_data import BasketData, from_baskets
@@ -26,7 +27,7 @@ from plugins.features import (
     labels,
     training_levels,
 )
-from plugins.xgboost import MODEL_FILE, XGBoostModel
+from plugins.xgboost import MODEL_FILE, XGBoostModel, logistic_fit, planned_targets
 
 FAST = {"n_estimators": 25, "max_depth": 3, "learning_rate": 0.3, "n_threads": 1}
 ROOT = Path(__file__).resolve().parents[1]
@@ -319,3 +320,73 @@ def test_rows_built_in_chunks_give_the_same_model(tiny_data):
         scores.append(model.score(split.test.history))
     assert report.info["train_rows"] > 0
     np.testing.assert_array_equal(scores[0], scores[1])
+
+
+# --- ranking objectives --------------------------------------------------------------------------
+def test_logistic_fit_recovers_a_known_slope_and_intercept():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200_000)
+    y = (rng.random(len(x)) < 1 / (1 + np.exp(-(1.5 * x - 2.0)))).astype(np.float32)
+    slope, intercept = logistic_fit(x, y)
+    assert slope == pytest.approx(1.5, abs=0.05) and intercept == pytest.approx(-2.0, abs=0.05)
+
+
+def test_logistic_fit_stays_finite_when_the_margin_separates_the_labels():
+    slope, intercept = logistic_fit(np.array([-1.0, -0.5, 0.5, 1.0]), np.array([0, 0, 1, 1.0]))
+    assert np.isfinite([slope, intercept]).all() and slope > 0
+
+
+@pytest.mark.parametrize("objective", ["rank:ndcg", "rank:pairwise"])
+def test_ranking_objective_scores_calibrated_probabilities(tiny_data, tmp_path, objective):
+    split = leave_last_out(tiny_data)
+    model = XGBoostModel(XGBoostModel.Config(**FAST, objective=objective))
+    report = model.fit(split.train, split.valid, FitContext(n_threads=1))
+    assert report.info["best_valid_ndcg@10"] > 0 and report.info["calibration"][0] > 0
+    assert set(report.history[0]) == {"round", "valid_ndcg@10"}
+    # Calibrated on the validation rows: their mean probability is their share of purchases.
+    history = split.valid.history
+    rows = build_candidates(history, ProductStats.from_histories(history),
+                            model.aisle, model.department)
+    model.prepare_scoring(history)
+    probs = model.score(history)[rows.user, rows.item]
+    assert probs.min() >= 0 and probs.max() <= 1
+    assert probs.mean() == pytest.approx(labels(rows, split.valid.target).mean(), rel=1e-3)
+    model.save(tmp_path)
+    loaded = XGBoostModel.load(tmp_path, model.config)
+    loaded.prepare_scoring(history)
+    np.testing.assert_array_equal(model.score(history), loaded.score(history))
+
+
+def test_a_ranking_config_refuses_a_model_saved_without_calibration(tiny_data, tmp_path):
+    split = leave_last_out(tiny_data)
+    model = XGBoostModel(XGBoostModel.Config(**FAST, objective="binary"))
+    model.fit(split.train, split.valid, FitContext(n_threads=1))
+    model.save(tmp_path)
+    ranking = model.config.model_copy(update={"objective": "rank:ndcg"})
+    with pytest.raises(ArtifactError, match="without its probability calibration"):
+        XGBoostModel.load(tmp_path, ranking)
+
+
+def test_auto_train_targets_keep_the_rows_within_the_budget(tiny_data, monkeypatch):
+    import plugins.xgboost as plugin
+
+    split = leave_last_out(tiny_data)
+    pairs = split.train.user_item_counts().nnz
+    assert planned_targets(split.train, 3) == 3
+    assert planned_targets(split.train, "auto") == plugin.AUTO_TARGETS
+    monkeypatch.setattr(plugin, "TRAIN_ROW_BUDGET", 2 * pairs + 1)
+    assert planned_targets(split.train, "auto") == 2
+    monkeypatch.setattr(plugin, "TRAIN_ROW_BUDGET", pairs // 2)
+    assert planned_targets(split.train, "auto") == 1  # never none
+    report = XGBoostModel(XGBoostModel.Config(**FAST)).fit(split.train, split.valid,
+                                                          FitContext(n_threads=1))
+    assert report.info["train_targets"] == 1
+
+
+def test_pos_weight_with_a_ranking_objective_is_one_line_exit_2(invoke, tmp_path):
+    r = invoke("train", "--model", "xgboost", "--set", "pos_weight=5", "--out", tmp_path / "run")
+    assert one_line_error(r) == ("error: settings for model xgboost: pos_weight weighs purchases "
+                                 "of the binary objective only; set objective=binary to use it "
+                                 "(objective is rank:pairwise)")
+    assert not (tmp_path / "run").exists()
+    XGBoostModel.Config(pos_weight=5, objective="binary")  # valid where it means something

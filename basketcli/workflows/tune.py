@@ -17,6 +17,8 @@ import math
 import multiprocessing
 import re
 import time
+import types
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -101,13 +103,21 @@ def checked_space(model: str) -> dict[str, dict[str, Any]]:
     return space
 
 
+def is_integer(annotation: Any) -> bool:
+    """int, or a union with an int arm (``int | Literal["auto"]``, constrained or not)."""
+    arms = (typing.get_args(annotation)
+            if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,))
+    return any(arm is int or (typing.get_origin(arm) is typing.Annotated
+                              and typing.get_args(arm)[0] is int) for arm in arms)
+
+
 def suggest(trial: Any, space: dict[str, dict[str, Any]], config_cls: type) -> dict[str, Any]:
     """Settings for one trial: integers for int settings, floats otherwise, or a choice."""
     settings = {}
     for name, spec in space.items():
         if "choices" in spec:
             settings[name] = trial.suggest_categorical(name, spec["choices"])
-        elif config_cls.model_fields[name].annotation is int:
+        elif is_integer(config_cls.model_fields[name].annotation):
             settings[name] = trial.suggest_int(name, int(spec["low"]), int(spec["high"]),
                                                log=bool(spec.get("log")))
         else:
