@@ -333,10 +333,12 @@ class XGBoostModel(BasketModel):
             if self.calibration is None:
                 probs = self.booster.inplace_predict(rows.features, validate_features=False)
             else:
+                from scipy.special import expit
+
                 slope, intercept = self.calibration
                 margins = self.booster.inplace_predict(rows.features, predict_type="margin",
                                                        validate_features=False)
-                probs = _sigmoid(slope * margins.astype(np.float64) + intercept)
+                probs = expit(slope * margins.astype(np.float64) + intercept)
             out[rows.user, rows.item] = np.clip(probs, 0.0, 1.0)
         return out
 
@@ -432,13 +434,15 @@ def planned_targets(train: BasketData, wanted: int | str) -> int:
 def logistic_fit(x: np.ndarray, y: np.ndarray, steps: int = 50) -> tuple[float, float]:
     """(slope, intercept) of the logistic regression of 0/1 ``y`` on ``x`` (Newton's method;
     a tiny ridge keeps it finite when ``x`` separates ``y``)."""
+    from scipy.special import expit
+
     x, y = x.astype(np.float64), y.astype(np.float64)
     share = float(np.clip(y.mean(), 1e-6, 1 - 1e-6)) if len(y) else 0.5
     weights = np.array([0.0, np.log(share / (1 - share))])
     design = np.stack([x, np.ones_like(x)], axis=1)
     ridge = 1e-6 * max(len(y), 1) * np.eye(2)
     for _ in range(steps):
-        p = _sigmoid(design @ weights)
+        p = expit(design @ weights)
         gradient = design.T @ (p - y) + ridge @ weights
         hessian = design.T @ (design * (p * (1 - p))[:, None]) + ridge
         step = np.linalg.solve(hessian, gradient)
@@ -446,10 +450,6 @@ def logistic_fit(x: np.ndarray, y: np.ndarray, steps: int = 50) -> tuple[float, 
         if np.abs(step).max() < 1e-10:
             break
     return float(weights[0]), float(weights[1])
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # never overflows
 
 
 def _xgboost():
