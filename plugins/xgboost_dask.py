@@ -31,7 +31,7 @@ class Boosted:
     """What a boosting run (here or on a cluster) hands back to ``fit``."""
 
     booster: Any  # xgboost.Booster
-    log: dict[str, dict[str, list[float]]]  # evals_result: {"valid": {"logloss": [...]}}
+    log: dict[str, dict[str, list[float]]]  # evals_result: {"valid": {METRIC: [...]}}
     train_rows: int
     positive_rate: float
     valid_rows: int
