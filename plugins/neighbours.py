@@ -20,15 +20,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from basketcli.data.basket_data import BasketData
+from basketcli.errors import ConfigError
 from basketcli.metrics import top_k
 from basketcli.protocol import BasketModel, FitContext
-from basketcli.registry import create_model
+from basketcli.registry import create_model, get_model_class
 
 BLOCK = 256  # customers scored at once (each model's block of scores is BLOCK x products)
 
 
 def feature_names(models: list[str]) -> list[str]:
     return [f"{prefix}_{name}" for name in models for prefix in ("nb", "nb_rel")]
+
+
+def check_models(names: list[str], owner: str) -> None:
+    """Every name is a model whose fit is kept as arrays (``BasketModel.state``): ``owner``
+    saves its neighbour models that way. One line before any fit otherwise."""
+    for name in names:
+        if get_model_class(name).state is BasketModel.state:
+            raise ConfigError(f"{owner}: neighbours cannot use {name}: only models whose fit "
+                              "is kept as arrays (such as tifuknn, upcf, taiw) can")
 
 
 def fit_models(names: list[str], hist: BasketData, ctx: FitContext) -> list[BasketModel]:

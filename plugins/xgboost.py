@@ -49,7 +49,7 @@ from plugins.features import (
     labels,
     training_levels,
 )
-from plugins.neighbours import NeighbourCells, fit_models, score_cells
+from plugins.neighbours import NeighbourCells, check_models, fit_models, score_cells
 from plugins.neighbours import feature_names as neighbour_features
 from plugins.xgboost_dask import NO_ROWS, Boosted, boost_on_dask
 
@@ -160,6 +160,7 @@ class XGBoostModel(BasketModel):
     # --- training -----------------------------------------------------------------------------
     def fit(self, train: BasketData, valid, ctx: FitContext) -> FitReport:
         cfg = self.config
+        check_models(cfg.neighbours, self.name)
         self.aisle, self.department = item_attributes(ctx.catalog, train.item_ids)
         self.fit_stats = ProductStats.from_histories(train)
         self.scoring_stats = None

@@ -390,3 +390,14 @@ def test_pos_weight_with_a_ranking_objective_is_one_line_exit_2(invoke, tmp_path
                                  "(objective is rank:pairwise)")
     assert not (tmp_path / "run").exists()
     XGBoostModel.Config(pos_weight=5, objective="binary")  # valid where it means something
+
+
+@pytest.mark.parametrize("neighbour", ["cnngru", "xgboost", "stack"])
+def test_neighbours_kept_only_as_arrays_are_refused_before_any_fit(invoke, tiny_csv, tmp_path,
+                                                                    neighbour):
+    # Such a neighbour once trained for the whole fit and then failed to save (a traceback).
+    r = invoke("train", "--model", "xgboost", "--data", tiny_csv,
+               "--set", f'neighbours=["{neighbour}"]', "--out", tmp_path / "run")
+    assert one_line_error(r) == (f"error: xgboost: neighbours cannot use {neighbour}: only models "
+                                 "whose fit is kept as arrays (such as tifuknn, upcf, taiw) can")
+    assert not (tmp_path / "run").exists()
