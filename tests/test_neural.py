@@ -110,6 +110,48 @@ def test_repeat_features_by_hand():
     assert named[20]["log_history"] == pytest.approx(np.log(4))
 
 
+def test_listwise_softmax_is_the_cross_entropy_against_the_bought_products():
+    from plugins.neural.loss import listwise_softmax
+
+    gen = torch.Generator().manual_seed(4)
+    logits = (torch.randn(3, 9, generator=gen) * 3).requires_grad_()
+    rows, items = torch.tensor([0, 0, 1, 2, 2, 2]), torch.tensor([1, 8, 4, 0, 2, 3])
+    target = torch.zeros(3, 9)
+    target[rows, items] = 1.0
+    target /= target.sum(dim=1, keepdim=True)  # each example's purchases share one unit
+    expected = -(target * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
+    got = listwise_softmax(logits, rows, items)
+    assert torch.allclose(got, expected)
+    (grad_expected,) = torch.autograd.grad(expected, logits)
+    (grad_got,) = torch.autograd.grad(got, logits)
+    assert torch.allclose(grad_got, grad_expected, atol=1e-7)
+
+
+def test_sampled_listwise_softmax_weighs_sampled_columns_into_the_denominator():
+    from plugins.neural.loss import listwise_softmax
+
+    logits = torch.tensor([[2.0, 0.5, -1.0, -1.0, -1.0, -1.0]])
+    rows, items = torch.tensor([0]), torch.tensor([0])
+    full = listwise_softmax(logits, rows, items)
+    # Four products of logit -1 stood for by one sampled column weighing 4: the same loss.
+    weights = torch.tensor([1.0, 1.0, 4.0])
+    assert torch.allclose(listwise_softmax(logits[:, :3], rows, items, weights), full)
+
+
+def test_basket_probabilities_keep_the_order_and_sum_to_about_the_basket_size():
+    from plugins.neural.loss import basket_probabilities
+
+    gen = torch.Generator().manual_seed(5)
+    logits = torch.randn(2, 400, generator=gen)
+    probabilities = basket_probabilities(logits.clone(), torch.tensor([3.0, 12.0]))
+    assert probabilities.min() >= 0 and probabilities.max() <= 1
+    assert torch.equal(probabilities.argsort(dim=1), logits.argsort(dim=1))
+    sums = probabilities.sum(dim=1)
+    assert 2.9 < sums[0] <= 3.0 and 11.5 < sums[1] <= 12.0  # 1-(1-q)^n <= nq, close when q small
+    uniform = basket_probabilities(torch.zeros(1, 10), torch.tensor([2.0]))
+    assert torch.allclose(uniform, torch.full((1, 10), 1 - 0.9 ** 2))
+
+
 @pytest.mark.parametrize("cls", MODELS)
 def test_encoders_handle_empty_orders(cls):
     from plugins.neural.features import N_FEATURES
@@ -268,6 +310,22 @@ def test_training_variants_fit_and_score(settings, split):
     scores = model.score(split.test.history)
     assert scores.shape == (split.test.n_users, split.train.n_items)
     assert np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("sampled", [0, 50])
+def test_softmax_loss_fits_and_scores_basket_probabilities(sampled, split, tmp_path):
+    model = fitted(CNNGRU, split, loss="softmax", sampled_negatives=sampled)
+    histories = split.test.history
+    scores = model.score(histories)
+    assert (scores >= 0).all() and (scores <= 1).all()
+    mean_basket = np.diff(histories.user_line_offsets()) / histories.orders_per_user()
+    # 1 - (1 - q)^n sums to at most n, and close to it when no product takes most of q.
+    assert (scores.sum(axis=1) <= mean_basket + 1e-4).all()
+    assert (scores.sum(axis=1) > 0.5 * mean_basket).all()
+    assert model.default_sizing().kind == "expected-f1"
+    assert make(CNNGRU).default_sizing().kind == "threshold"  # bce: the report's threshold
+    model.save(tmp_path)
+    np.testing.assert_array_equal(CNNGRU.load(tmp_path, model.config).score(histories), scores)
 
 
 def matmul_dtype(model) -> torch.dtype:

@@ -65,8 +65,13 @@ class NeuralConfig(ModelConfig):
         "halving on a validation plateau, or constant")
     warmup: float = Field(0.05, ge=0.0, lt=1.0, description="share of steps warming up (cosine)")
     grad_clip: float | None = Field(1.0, gt=0.0, description="max gradient norm (none: off)")
-    pos_weight: float = Field(5.0, gt=0.0, description="BCE weight of a purchased product",
-                              json_schema_extra=search(1.0, 20.0, log=True))
+    loss: Literal["bce", "softmax"] = Field(
+        "bce", description="training loss: binary cross-entropy per product (bce, weighted by "
+        "pos_weight) or a listwise softmax over each example's products (softmax: learns only "
+        "the order of a customer's products; probabilities then come from the softmax and the "
+        "customer's mean basket size)", json_schema_extra=search(choices=["bce", "softmax"]))
+    pos_weight: float = Field(5.0, gt=0.0, description="BCE weight of a purchased product "
+                              "(loss bce only)", json_schema_extra=search(1.0, 20.0, log=True))
     sampled_negatives: int = Field(
         2048, ge=0, description="training scores the batch's own products (bought before or "
         "next) plus this many drawn at random from the rest of the catalog, weighted so the "

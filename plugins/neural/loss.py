@@ -1,5 +1,6 @@
-"""The training loss of the neural models: weighted binary cross-entropy over every
-(example, product), optionally estimated from sampled candidate products."""
+"""The training losses of the neural models: weighted binary cross-entropy over every
+(example, product), or a listwise softmax over each example's products; either optionally
+estimated from sampled candidate products."""
 
 from __future__ import annotations
 
@@ -83,3 +84,36 @@ def sample_candidates(exact: torch.Tensor, n_items: int, n_sampled: int
     if len(drawn):
         weights[len(exact):] = (n_items - len(exact)) / len(drawn)
     return torch.cat([exact, drawn]), weights
+
+
+def listwise_softmax(logits: torch.Tensor, rows: torch.Tensor, columns: torch.Tensor,
+                     column_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over examples of the cross-entropy between the softmax of the example's logits
+    and its bought products, each weighing 1 / (products bought): a listwise loss that only
+    asks each example to rank its bought products above the rest, as recall@k and ndcg@k do.
+
+    With sampled candidates, a sampled column stands for ``column_weights`` catalog products:
+    adding log(weight) to its logit makes the softmax's denominator an estimate of the whole
+    catalog's (the logQ correction of sampled softmax; exact columns weigh 1).
+    """
+    dtype = torch.promote_types(logits.dtype, torch.float32)
+    with torch.autocast(logits.device.type, enabled=False):
+        logits = logits.to(dtype)
+        if column_weights is not None:
+            logits = logits + column_weights.to(dtype).log()
+        log_norm = torch.logsumexp(logits, dim=1)
+        bought = torch.bincount(rows, minlength=logits.shape[0]).to(dtype)
+        picked = (logits[rows, columns] - log_norm[rows]) / bought[rows]
+        return -picked.sum() / (bought > 0).sum().clamp(min=1)
+
+
+def basket_probabilities(logits: torch.Tensor, basket_size: torch.Tensor) -> torch.Tensor:
+    """Probabilities of being bought from logits trained with ``listwise_softmax``.
+
+    The softmax q is the chance that one product drawn from the next basket is this one; a
+    basket of n products (the customer's mean basket size) holds it with probability
+    1 - (1 - q)^n, so the probabilities sum to about n and keep the softmax's order (the
+    arithmetic runs in place: the array is customers x the whole catalog).
+    """
+    q = torch.softmax(logits.float(), dim=1)
+    return q.neg_().log1p_().mul_(basket_size[:, None]).expm1_().neg_()

@@ -26,6 +26,7 @@ from basketcli.engine.batches import (
 )
 from basketcli.errors import ArtifactError, DataError
 from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig
+from basketcli.sizing import SizingRule
 from plugins.neural.config import NeuralConfig
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class NeuralBasketModel(BasketModel):
         import torch
 
         from basketcli.engine.trainer import Trainer, TrainSettings, prepare_torch
-        from plugins.neural.loss import sample_candidates, weighted_bce
+        from plugins.neural.loss import listwise_softmax, sample_candidates, weighted_bce
         from plugins.neural.modules import candidate_columns
 
         cfg = self.config
@@ -139,6 +140,8 @@ class NeuralBasketModel(BasketModel):
             if cfg.sampled_negatives == 0:
                 with self._autocast():
                     logits = self.net(*inputs)
+                if cfg.loss == "softmax":
+                    return listwise_softmax(logits, rows, items)
                 return weighted_bce(logits, rows, items, cfg.pos_weight)
             # Exact: what the batch bought before (history windows and repeat items) and
             # bought next; the rest of the catalog is sampled.
@@ -147,8 +150,10 @@ class NeuralBasketModel(BasketModel):
                                                     cfg.sampled_negatives)
             with self._autocast():
                 logits = self.net(*inputs, candidates=candidates)
-            return weighted_bce(logits, rows, candidate_columns(candidates, items, self.n_items),
-                                cfg.pos_weight, weights, self.n_items)
+            columns = candidate_columns(candidates, items, self.n_items)
+            if cfg.loss == "softmax":
+                return listwise_softmax(logits, rows, columns, weights)
+            return weighted_bce(logits, rows, columns, cfg.pos_weight, weights, self.n_items)
 
         validate = None
         if valid is not None and valid.n_users:
@@ -183,6 +188,14 @@ class NeuralBasketModel(BasketModel):
         return {"file": str(cfg.embeddings), "covered": int(covered.sum()),
                 "frozen": cfg.freeze_embeddings}
 
+    def default_sizing(self) -> SizingRule:
+        # Softmax probabilities are calibrated (they sum to about the basket size), so baskets
+        # are sized by expected F1 as xgboost's are; BCE with pos_weight inflates probabilities,
+        # which the threshold (0.4, as in the original report) was chosen against.
+        if self.config.loss == "softmax":
+            return SizingRule(kind="expected-f1")
+        return super().default_sizing()
+
     # --- score ---------------------------------------------------------------------------------
     def use_device(self, device: str) -> None:
         from basketcli.engine.trainer import resolve_device
@@ -205,6 +218,13 @@ class NeuralBasketModel(BasketModel):
         starts, ends = whole_histories(histories)
         with torch.inference_mode(), self._autocast():
             logits = self.net(*self._tensors(self._arrays(histories, starts, ends)))
+            if self.config.loss == "softmax":
+                from plugins.neural.loss import basket_probabilities
+
+                mean_basket = (np.diff(histories.user_line_offsets())
+                               / np.maximum(ends - starts, 1)).astype(np.float32)
+                return basket_probabilities(
+                    logits, torch.from_numpy(mean_basket).to(logits.device)).cpu().numpy()
             # In place: a new whole-catalog array would cost more than the sigmoid.
             return logits.float().sigmoid_().cpu().numpy()
 
