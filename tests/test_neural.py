@@ -110,6 +110,13 @@ def test_repeat_features_by_hand():
     assert named[20]["log_history"] == pytest.approx(np.log(4))
 
 
+def assert_same_value_and_gradient(got, expected, logits) -> None:
+    assert torch.allclose(got, expected)
+    (grad_expected,) = torch.autograd.grad(expected, logits)
+    (grad_got,) = torch.autograd.grad(got, logits)
+    assert torch.allclose(grad_got, grad_expected, atol=1e-7)
+
+
 def test_listwise_softmax_is_the_cross_entropy_against_the_bought_products():
     from plugins.neural.loss import listwise_softmax
 
@@ -120,11 +127,7 @@ def test_listwise_softmax_is_the_cross_entropy_against_the_bought_products():
     target[rows, items] = 1.0
     target /= target.sum(dim=1, keepdim=True)  # each example's purchases share one unit
     expected = -(target * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
-    got = listwise_softmax(logits, rows, items)
-    assert torch.allclose(got, expected)
-    (grad_expected,) = torch.autograd.grad(expected, logits)
-    (grad_got,) = torch.autograd.grad(got, logits)
-    assert torch.allclose(grad_got, grad_expected, atol=1e-7)
+    assert_same_value_and_gradient(listwise_softmax(logits, rows, items), expected, logits)
 
 
 def test_sampled_listwise_softmax_weighs_sampled_columns_into_the_denominator():
@@ -233,11 +236,7 @@ def test_weighted_bce_matches_torch_bce_with_pos_weight():
     truth[rows, items] = 1.0
     expected = torch.nn.functional.binary_cross_entropy_with_logits(
         logits, truth, pos_weight=torch.tensor(5.0))
-    got = weighted_bce(logits, rows, items, 5.0)
-    assert torch.allclose(got, expected)
-    (grad_expected,) = torch.autograd.grad(expected, logits)
-    (grad_got,) = torch.autograd.grad(got, logits)
-    assert torch.allclose(grad_got, grad_expected, atol=1e-7)
+    assert_same_value_and_gradient(weighted_bce(logits, rows, items, 5.0), expected, logits)
 
 
 def test_weighted_bce_gradient_with_column_weights_passes_gradcheck():
