@@ -246,7 +246,8 @@ def tune_report(result: Any, width: int | None = None, shown: int = 15) -> list[
                         right=["trial", result.monitor, *chunk])
             for t in ranked:
                 table.add_row(str(t.number), fmt(t.value),
-                              *(format_value(t.settings.get(n)) for n in chunk))
+                              *(format_value(t.settings[n]) if n in t.settings else "default"
+                                for n in chunk))
             return table
 
         parts += fit_width(build, names, width)

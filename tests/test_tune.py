@@ -213,9 +213,13 @@ def test_the_first_trial_is_the_models_defaults(tiny_csv):
     first = tune("tifuknn", spec, None, trials=1, patience=None)
     assert {k: first.trials[0].settings[k] for k in defaults} == defaults
     assert first.best_settings == {**first.best_settings, **defaults}
-    # A default outside its declared range is left to the sampler.
+    # A default outside its declared range is not enqueued, and the defaults trial does not
+    # draw it either: xgboost's train_targets "auto" is no int of 1..12 (it once became 7).
     narrow = {**space, "k": {"low": 1000, "high": 2000, "log": False}}
     assert "k" not in default_settings(narrow, cls.Config, {}, "tifuknn")
+    boosted = tune("xgboost", spec, None, trials=2, patience=None)
+    assert "train_targets" not in boosted.trials[0].settings  # the default: auto
+    assert "train_targets" in boosted.trials[1].settings  # later trials search it
 
 
 def test_every_sampled_setting_validates_in_its_config():

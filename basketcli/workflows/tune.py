@@ -44,6 +44,7 @@ TRIALS_FILE = "trials.csv"
 SUMMARY_FILE = "tune.json"
 DEFAULT_MONITOR = "ndcg@10"
 DEFAULT_PATIENCE = 100  # finished trials without a better one before a search stops
+DEFAULTS_TRIAL = "defaults"  # user attribute of the first trial: the settings it enqueued
 LOCK_SECONDS = 60  # how long a process waits for another's write to the shared SQLite file
 BUDGET_UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -112,9 +113,13 @@ def is_integer(annotation: Any) -> bool:
 
 
 def suggest(trial: Any, space: dict[str, dict[str, Any]], config_cls: type) -> dict[str, Any]:
-    """Settings for one trial: integers for int settings, floats otherwise, or a choice."""
+    """Settings for one trial: integers for int settings, floats otherwise, or a choice. The
+    defaults trial draws nothing: a default the space cannot hold (train_targets "auto")
+    stays the model's own instead of a random draw."""
     settings = {}
     for name, spec in space.items():
+        if name not in trial.user_attrs.get(DEFAULTS_TRIAL, space):
+            continue
         if "choices" in spec:
             settings[name] = trial.suggest_categorical(name, spec["choices"])
         elif is_integer(config_cls.model_fields[name].annotation):
@@ -129,7 +134,7 @@ def suggest(trial: Any, space: dict[str, dict[str, Any]], config_cls: type) -> d
 def default_settings(space: dict[str, dict[str, Any]], config_cls: type,
                      fixed: dict[str, Any], model: str) -> dict[str, Any]:
     """The model's own defaults (with ``fixed``) for the searched settings that lie inside
-    their search space; the others are left to the sampler."""
+    their search space (the defaults trial keeps the others' defaults too)."""
     defaults = build_config(config_cls, fixed, model).model_dump(mode="json")
     inside = {}
     for name, spec in space.items():
@@ -149,7 +154,8 @@ def _enqueue_defaults(study: Any, space: dict[str, dict[str, Any]], config_cls: 
     validation than the defaults it was meant to improve."""
     settings = default_settings(space, config_cls, fixed, model)
     if settings:
-        study.enqueue_trial(settings, skip_if_exists=True)
+        study.enqueue_trial(settings, user_attrs={DEFAULTS_TRIAL: sorted(settings)},
+                            skip_if_exists=True)
 
 
 def tune(
