@@ -140,20 +140,20 @@ class NeuralBasketModel(BasketModel):
             if cfg.sampled_negatives == 0:
                 with self._autocast():
                     logits = self.net(*inputs)
-                if cfg.loss == "softmax":
-                    return listwise_softmax(logits, rows, items)
-                return weighted_bce(logits, rows, items, cfg.pos_weight)
-            # Exact: what the batch bought before (history windows and repeat items) and
-            # bought next; the rest of the catalog is sampled.
-            exact = [items, inputs[0][inputs[0] > 0] - 1, *inputs[3:4]]
-            candidates, weights = sample_candidates(torch.cat(exact), self.n_items,
-                                                    cfg.sampled_negatives)
-            with self._autocast():
-                logits = self.net(*inputs, candidates=candidates)
-            columns = candidate_columns(candidates, items, self.n_items)
+                columns, weights, n_products = items, None, None
+            else:
+                # Exact: what the batch bought before (history windows and repeat items) and
+                # bought next; the rest of the catalog is sampled.
+                exact = [items, inputs[0][inputs[0] > 0] - 1, *inputs[3:4]]
+                candidates, weights = sample_candidates(torch.cat(exact), self.n_items,
+                                                        cfg.sampled_negatives)
+                with self._autocast():
+                    logits = self.net(*inputs, candidates=candidates)
+                columns = candidate_columns(candidates, items, self.n_items)
+                n_products = self.n_items
             if cfg.loss == "softmax":
                 return listwise_softmax(logits, rows, columns, weights)
-            return weighted_bce(logits, rows, columns, cfg.pos_weight, weights, self.n_items)
+            return weighted_bce(logits, rows, columns, cfg.pos_weight, weights, n_products)
 
         validate = None
         if valid is not None and valid.n_users:
