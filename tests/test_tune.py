@@ -235,3 +235,15 @@ def test_every_sampled_setting_validates_in_its_config():
     settings = suggest(study.ask(), checked_space("xgboost"), registry.get_model_class(
         "xgboost").Config)
     assert isinstance(settings["train_targets"], int)
+
+
+def test_a_resumed_study_draws_new_settings(tiny_csv, tmp_path):
+    # The sampler restarted from the same seed and drew the first trials' settings again.
+    from basketcli.data.source import DataSpec
+    from basketcli.workflows.tune import tune
+
+    spec, out = DataSpec(source=str(tiny_csv)), tmp_path / "study"
+    tune("gptopfreq", spec, out, trials=3, patience=None)
+    resumed = tune("gptopfreq", spec, out, trials=6, patience=None, resume=True)
+    drawn = [json.dumps(t.settings, sort_keys=True) for t in resumed.trials]
+    assert len(drawn) == 6 and len(set(drawn)) == 6, drawn

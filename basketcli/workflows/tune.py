@@ -45,6 +45,7 @@ SUMMARY_FILE = "tune.json"
 DEFAULT_MONITOR = "ndcg@10"
 DEFAULT_PATIENCE = 100  # finished trials without a better one before a search stops
 DEFAULTS_TRIAL = "defaults"  # user attribute of the first trial: the settings it enqueued
+SEED_STRIDE = 1_000  # sampler seed = seed + SEED_STRIDE x finished trials + process index
 LOCK_SECONDS = 60  # how long a process waits for another's write to the shared SQLite file
 BUDGET_UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -280,6 +281,7 @@ def _study(model: str, url: str | None, fingerprint: str, monitor: str,
         for key, value in identity.items():
             study.set_user_attr(key, value)
         return study
+    study.sampler = _sampler(seed, study)
     for key, value in identity.items():
         recorded = study.user_attrs.get(key)
         if recorded != value:
@@ -290,10 +292,15 @@ def _study(model: str, url: str | None, fingerprint: str, monitor: str,
     return study
 
 
-def _sampler(seed: int) -> Any:
+def _sampler(seed: int, study: Any = None, process: int = 0) -> Any:
+    """TPE seeded by ``seed``, the trials ``study`` has finished and the ``process`` index: a
+    resumed study would otherwise draw the settings of its first trials again."""
     import optuna
 
-    return optuna.samplers.TPESampler(seed=seed)
+    finished = 0 if study is None else len(study.get_trials(
+        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+                                optuna.trial.TrialState.FAIL)))
+    return optuna.samplers.TPESampler(seed=seed + SEED_STRIDE * finished + process)
 
 
 def _pruner() -> Any:
@@ -391,7 +398,8 @@ def _helper(goal: dict[str, Any], spec: dict[str, Any], url: str, budget: float 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     dataset, split = prepare(DataSpec.model_validate(spec))
     study = optuna.load_study(study_name=f"basket-{goal['model']}", storage=_storage(url),
-                              sampler=_sampler(goal["seed"] + index), pruner=_pruner())
+                              pruner=_pruner())
+    study.sampler = _sampler(goal["seed"], study, index)
     _optimize(study, dataset, split, goal, budget, trials, silent_progress,
               FitContext(n_threads=threads, device=device), 1)
 
