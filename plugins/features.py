@@ -140,7 +140,7 @@ class Candidates:
 
     user: np.ndarray  # (R,) int64 customer index in the histories
     item: np.ndarray  # (R,) int64 vocabulary index
-    features: np.ndarray  # (R, F) float32, columns in FEATURE_NAMES order
+    features: np.ndarray  # (R, F) float32, columns in the order of the names asked for
 
     def __len__(self) -> int:
         return len(self.user)
@@ -192,10 +192,12 @@ def item_attributes(catalog, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def build_candidates(
     hist: BasketData, stats: ProductStats, aisle: np.ndarray, department: np.ndarray,
     explore: int = 0, extra: tuple[np.ndarray, np.ndarray] | None = None,
+    names: tuple[str, ...] = FEATURE_NAMES,
 ) -> Candidates:
-    """Candidate rows with every feature for the customers of ``hist``: the products of each
-    customer's history, plus ``extra`` (customer, product) pairs, or else the ``explore`` most
-    popular products, when the customer never bought them."""
+    """Candidate rows with the features ``names`` (every one by default), in that order, for
+    the customers of ``hist``: the products of each customer's history, plus ``extra``
+    (customer, product) pairs, or else the ``explore`` most popular products, when the
+    customer never bought them."""
     pairs = _Pairs.of(hist)
     n_orders = hist.orders_per_user().astype(np.int64)
     order_user = hist.order_user()
@@ -249,8 +251,8 @@ def build_candidates(
     cols.update(_product_columns(stats, item))
     cols.update(_user_columns(hist, pairs, n_orders, user))
     cols.update(_catalog_columns(hist, n_orders, aisle, department, user, item))
-    features = np.empty((len(user), len(FEATURE_NAMES)), dtype=np.float32)
-    for column, name in enumerate(FEATURE_NAMES):
+    features = np.empty((len(user), len(names)), dtype=np.float32)
+    for column, name in enumerate(names):
         features[:, column] = cols[name]
     np.nan_to_num(features, copy=False, nan=MISSING)
     return Candidates(user=user, item=item, features=features)

@@ -96,6 +96,9 @@ class XGBoostConfig(ModelConfig):
         0, ge=0, description="also score this many products the customer never bought: those "
         "the first of `neighbours` scores best (the most popular without neighbours)",
         json_schema_extra=search(choices=[0, 10, 30]))
+    exclude_features: list[str] = Field(
+        [], description="candidate features left out (names as in `plugins/features.py`): "
+        "for ablations, or a feature that means nothing on your data")
     neighbours: list[str] = Field(
         [], description="registered models (such as tifuknn, upcf, taiw) whose scores of each "
         "candidate are features: what customers like this one buy; fitted on the histories "
@@ -121,6 +124,17 @@ class XGBoostConfig(ModelConfig):
                              f"objective=binary to use it (objective is {self.objective})")
         return self
 
+    @field_validator("exclude_features")
+    @classmethod
+    def _known_features(cls, names: list[str]) -> list[str]:
+        unknown = [name for name in names if name not in FEATURE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown feature {unknown[0]!r}; the candidate features are "
+                             f"{', '.join(FEATURE_NAMES)}")
+        if set(names) >= set(FEATURE_NAMES):
+            raise ValueError("leaves no candidate feature; exclude fewer")
+        return names
+
     @field_validator("sizing", mode="before")
     @classmethod
     def _parse_sizing(cls, value: Any) -> Any:
@@ -132,9 +146,14 @@ class XGBoostConfig(ModelConfig):
         return value
 
 
+def candidate_features(config: XGBoostConfig) -> tuple[str, ...]:
+    """The candidate features the model uses: all but ``exclude_features``."""
+    return tuple(name for name in FEATURE_NAMES if name not in config.exclude_features)
+
+
 def feature_names(config: XGBoostConfig) -> list[str]:
     """The model's features: the candidate features, then the neighbour models' scores."""
-    return [*FEATURE_NAMES, *neighbour_features(config.neighbours)]
+    return [*candidate_features(config), *neighbour_features(config.neighbours)]
 
 
 class XGBoostModel(BasketModel):
@@ -287,7 +306,7 @@ class XGBoostModel(BasketModel):
         cfg = self.config
         if cells is None:
             return build_candidates(hist, stats, self.aisle, self.department,
-                                    cfg.explore_candidates)
+                                    cfg.explore_candidates, names=candidate_features(cfg))
         users = np.arange(hist.n_users) if users is None else users
         # The population's explore pairs of these customers, in the part's own indices.
         local = np.full(users.max(initial=-1) + 1, -1, dtype=np.int64)
@@ -295,7 +314,8 @@ class XGBoostModel(BasketModel):
         inside = cells.explore_user <= users.max(initial=-1)
         inside[inside] = local[cells.explore_user[inside]] >= 0
         extra = (local[cells.explore_user[inside]], cells.explore_item[inside])
-        rows = build_candidates(hist, stats, self.aisle, self.department, 0, extra)
+        rows = build_candidates(hist, stats, self.aisle, self.department, 0, extra,
+                                names=candidate_features(cfg))
         scores = cells.lookup(users[rows.user], rows.item, hist.n_items)
         return replace(rows, features=np.hstack([rows.features, scores]))
 

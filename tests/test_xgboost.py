@@ -401,3 +401,38 @@ def test_neighbours_kept_only_as_arrays_are_refused_before_any_fit(invoke, tiny_
     assert one_line_error(r) == (f"error: xgboost: neighbours cannot use {neighbour}: only models "
                                  "whose fit is kept as arrays (such as tifuknn, upcf, taiw) can")
     assert not (tmp_path / "run").exists()
+
+
+# --- excluded features ---------------------------------------------------------------------------
+def test_excluded_features_leave_the_rows_the_model_and_the_bundle(tiny_data, tmp_path):
+    left_out = ["up_mean_gap", "p_basket_share"]
+    kept = tuple(name for name in FEATURE_NAMES if name not in left_out)
+    rows, full = features_of(tiny_data)
+    aisle, department = item_attributes(None, tiny_data.item_ids)
+    fewer = build_candidates(tiny_data, ProductStats.from_histories(tiny_data), aisle,
+                             department, names=kept)
+    np.testing.assert_array_equal(fewer.features, np.stack([full[n] for n in kept], axis=1))
+
+    split = leave_last_out(tiny_data)
+    config = XGBoostModel.Config(**FAST, exclude_features=left_out)
+    model = XGBoostModel(config)
+    report = model.fit(split.train, split.valid, FitContext(n_threads=1))
+    assert report.info["features"] == list(kept)
+    assert not set(model.feature_importance()) & set(left_out)
+    model.save(tmp_path)
+    loaded = XGBoostModel.load(tmp_path, config)
+    np.testing.assert_array_equal(model.score(split.test.history),
+                                  loaded.score(split.test.history))
+    with pytest.raises(ArtifactError, match="train the model again"):
+        XGBoostModel.load(tmp_path, XGBoostModel.Config(**FAST))  # expects every feature
+
+
+@pytest.mark.parametrize(("excluded", "words"), [
+    ('["up_orders", "up_nonsense"]', ("unknown feature 'up_nonsense'", "up_order_share")),
+    (json.dumps(list(FEATURE_NAMES)), ("leaves no candidate feature",)),
+])
+def test_bad_excluded_features_are_one_line_exit_2(invoke, tiny_csv, tmp_path, excluded, words):
+    r = invoke("train", "--model", "xgboost", "--data", tiny_csv,
+               "--set", f"exclude_features={excluded}", "--out", tmp_path / "run")
+    one_line_error(r, "exclude_features=", "for model xgboost", *words)
+    assert not (tmp_path / "run").exists()
