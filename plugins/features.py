@@ -75,6 +75,11 @@ FEATURES: dict[str, str] = {
     "ud_order_share": "share of the customer's orders holding any product of its department",
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)
+# The repurchase-timing features (feature set 3): gaps between purchases and how overdue a
+# product is, by the customer's own and the population's rhythm (bench/ablation.py drops them).
+REPURCHASE_TIMING: tuple[str, ...] = (
+    "up_mean_gap", "up_overdue", "up_mean_gap_days", "up_overdue_days", "up_overdue_population",
+    "up_overdue_population_days", "p_mean_gap", "p_mean_gap_days")
 
 
 @dataclass(frozen=True, eq=False)
