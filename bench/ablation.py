@@ -57,10 +57,11 @@ def main() -> None:
                          overflow="fold")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for source in args.data.split(","):
+        for d, source in enumerate(args.data.split(",")):
             started = time.perf_counter()
             spec = DataSpec(source=source)
-            trained = {label: train(name, spec, settings, Path(scratch) / source / str(i))
+            runs_dir = Path(scratch) / str(d)  # sources may be paths
+            trained = {label: train(name, spec, settings, runs_dir / str(i))
                        for i, (label, (name, settings)) in enumerate(ROWS.items())}
             runs = {result.run_dir: label for label, result in trained.items()}
             result = compare(list(runs), spec, reference=False,

@@ -3,6 +3,7 @@ benchmark, run by hand: python bench/ingest.py --size full)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,18 @@ def test_train_throughput_small_on_two_ranks(data_dir):
     # Both models are timed in one process group (a second group in the same processes
     # could hang: it did once, at the sample size).
     assert "cnngru" in out and "attngru" in out and "examples/s" in out
+
+
+def test_ablation_on_a_tiny_data_set(tmp_path, tiny_csv):
+    out = tmp_path / "ablation.json"
+    printed = run("ablation.py", "--data", str(tiny_csv), "--json", str(out))
+    assert "each part against xgboost's defaults" in printed
+    result = json.loads(out.read_text())[str(tiny_csv)]
+    assert list(result["trained"]) == ["defaults", "1 off: no repurchase timing",
+                                       "2 off: binary objective", "2 on: neighbours, explore 10",
+                                       "3 off: one training target", "4: stack"]
+    rows = result["compare"]["models"]
+    assert [row["name"] for row in rows] == ["xgboost"] * 5 + ["stack"]
+    # Every row but the defaults' is paired against the defaults' run.
+    assert rows[0]["source"] == result["trained"]["defaults"]["run_dir"] and not rows[0]["versus"]
+    assert all(set(row["versus"]) == {"recall@10", "ndcg@10"} for row in rows[1:])
