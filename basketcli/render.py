@@ -166,6 +166,14 @@ def compare_report(result: Any, keys: Sequence[str] | None = None,
     return parts
 
 
+def versus_text(v: Any, interval: bool = True) -> str:
+    """A comparison (``Versus``) on one line, for reports: the difference, its interval and
+    the verdict, "n.s." for no significant difference."""
+    verdict = "n.s." if v.verdict == "no significant difference" else v.verdict
+    bounds = f" [{v.low:+.4f}, {v.high:+.4f}]" if interval else ""
+    return f"{v.difference:+.4f}{bounds} {verdict}"
+
+
 def _versus_table(models: list[Any], keys: list[str]) -> Table:
     """Each model minus the best reference on each compared metric: the difference, its
     paired interval (at Holm's level) and the verdict."""

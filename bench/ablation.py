@@ -26,7 +26,7 @@ from typing import Any
 from rich.console import Console
 
 from basketcli.data.source import DataSpec
-from basketcli.render import new_table
+from basketcli.render import new_table, versus_text
 from basketcli.workflows.evaluate import compare
 from basketcli.workflows.train import train
 from plugins.features import REPURCHASE_TIMING
@@ -40,7 +40,6 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "3 off: one training target": ("xgboost", {"train_targets": 1}),
     "4: stack": ("stack", {}),
 }
-SHORT = {"better": "better", "worse": "worse", "no significant difference": "n.s."}
 
 
 def main() -> None:
@@ -71,8 +70,7 @@ def main() -> None:
             for m in result.models:
                 label = runs[m.source]
                 valid = trained[label].validation
-                versus = [(f"{v.difference:+.4f} [{v.low:+.4f}, {v.high:+.4f}] "
-                           f"{SHORT[v.verdict]}") if (v := m.versus.get(k)) else ""
+                versus = [versus_text(v) if (v := m.versus.get(k)) else ""
                           for k in ("recall@10", "ndcg@10")]
                 table.add_row(source, label,
                               f"{valid['recall@10']:.4f} / {valid['ndcg@10']:.4f}",

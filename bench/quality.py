@@ -24,12 +24,11 @@ from rich.console import Console
 
 from basketcli.data.prepare import load_dataset
 from basketcli.data.source import DataSpec
-from basketcli.render import new_table
+from basketcli.render import new_table, versus_text
 from basketcli.workflows.evaluate import compare
 from basketcli.workflows.tune import parse_budget
 
 REFERENCES = ["gptopfreq", "upcf", "taiw"]  # besides G-/P-TopFreq and TIFU-KNN, always added
-SHORT = {"better": "better", "worse": "worse", "no significant difference": "n.s."}
 
 
 def without_days(source: str, folder: Path) -> str:
@@ -87,7 +86,7 @@ def main() -> None:
                     for key in ("recall@10", "ndcg@10"):
                         low, high = m.intervals[key]
                         cells.append(f"{m.metrics[key]:.4f} ±{(high - low) / 2:.4f}")
-                    versus = [f"{v.difference:+.4f} {SHORT[v.verdict]}" if (v := m.versus.get(k))
+                    versus = [versus_text(v, interval=False) if (v := m.versus.get(k))
                               else "best ref." for k in ("recall@10", "ndcg@10")]
                     table.add_row(label, m.name, *cells, *versus,
                                   f"{m.metrics['recall@10_repeat']:.4f}",

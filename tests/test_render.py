@@ -11,8 +11,14 @@ import json
 import pytest
 from rich.console import Console
 
-from basketcli.render import compare_report, grid_report, metrics_tables, params_table
-from basketcli.workflows.evaluate import CompareResult
+from basketcli.render import (
+    compare_report,
+    grid_report,
+    metrics_tables,
+    params_table,
+    versus_text,
+)
+from basketcli.workflows.evaluate import CompareResult, Versus
 
 WIDTHS = (80, 200)
 
@@ -157,3 +163,11 @@ def test_unknown_format_or_metric_is_one_line(invoke, tiny_csv):
                           "xml"), "--format 'xml'", "csv")
     one_line_error(invoke("compare", "--models", "ptopfreq", "--data", tiny_csv, "--metrics",
                           "recal@10"), "--metrics 'recal@10'", "did you mean recall@10")
+
+
+def test_versus_text_is_one_line_with_or_without_the_interval():
+    v = Versus(reference="tifuknn", difference=0.0123, low=-0.0011, high=0.0234, p_value=0.08,
+               verdict="no significant difference")
+    assert versus_text(v) == "+0.0123 [-0.0011, +0.0234] n.s."
+    better = v.model_copy(update={"verdict": "better"})
+    assert versus_text(better, interval=False) == "+0.0123 better"
