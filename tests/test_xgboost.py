@@ -407,7 +407,7 @@ def test_neighbours_kept_only_as_arrays_are_refused_before_any_fit(invoke, tiny_
 def test_excluded_features_leave_the_rows_the_model_and_the_bundle(tiny_data, tmp_path):
     left_out = ["up_mean_gap", "p_basket_share"]
     kept = tuple(name for name in FEATURE_NAMES if name not in left_out)
-    rows, full = features_of(tiny_data)
+    _, full = features_of(tiny_data)
     aisle, department = item_attributes(None, tiny_data.item_ids)
     fewer = build_candidates(tiny_data, ProductStats.from_histories(tiny_data), aisle,
                              department, names=kept)
