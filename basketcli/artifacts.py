@@ -1,10 +1,11 @@
-"""Run directories, model bundles and atomic file writes.
+"""Atomic file writes and model bundles.
 
 Every file basket writes goes to a temporary name in the same folder and is renamed into
-place, so a reader sees either the previous complete file or the new complete file. A run
-directory is complete only once its basket.json says so. A model's own files are a bundle
-(``save_bundle``/``load_bundle``): JSON metadata, named arrays and raw files, none of which
-can run code when read, each checked against the size and SHA-256 recorded when it was saved.
+place, so a reader sees either the previous complete file or the new complete file. A model's
+own files are a bundle (``save_bundle``/``load_bundle``): JSON metadata, named arrays and raw
+files, none of which can run code when read, each checked against the size and SHA-256
+recorded when it was saved. Run directories (basket.json around a bundle) are
+``basketcli.workflows.run_dirs``'.
 """
 
 from __future__ import annotations
@@ -23,12 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from basketcli.errors import ArtifactError
 
-SCHEMA_VERSION = 1
-RUN_FILE = "basket.json"
 BUNDLE_FILE = "model.json"  # a bundle's metadata and the record of its other files
 ARRAYS_FILE = "model.npz"
 BUNDLE_FORMAT = "basket-bundle"
@@ -86,7 +84,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
+    atomic_write_text(path, json.dumps(payload, indent=2, default=json_default) + "\n")
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -179,7 +177,12 @@ def load_bundle(directory: Path) -> Bundle:
                   contents)
 
 
-def _json_default(value: Any) -> Any:
+def now_iso() -> str:
+    """Now, in UTC, as the files basket writes record it."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -187,152 +190,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-# --- run directories ---------------------------------------------------------------------------
-class RunInfo(BaseModel):
-    """The contents of a run directory's basket.json."""
-
-    model_config = ConfigDict(extra="allow")
-
-    schema_version: int
-    complete: bool
-    model: str
-    plugin_distribution: str | None = None
-    plugin_version: str | None = None
-    config: dict[str, Any]
-    data: dict[str, Any]
-    data_fingerprint: str
-    vocabulary: list[int]
-    catalog_names: list[str] | None = None
-    metrics: dict[str, Any] = {}
-    timings: dict[str, float] = {}
-    created: str = ""
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def read_run_info(run_dir: Path, *, allow_incomplete: bool = False) -> RunInfo:
-    """basket.json of a run; an incomplete run is refused unless ``allow_incomplete``."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ArtifactError(f"{run_dir}: run directory not found")
-    path = run_dir / RUN_FILE
-    if not path.is_file():
-        raise ArtifactError(f"{run_dir}: not a basket run directory (no {RUN_FILE})")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path}: corrupt JSON ({exc})") from None
-    if not isinstance(raw, dict):
-        raise ArtifactError(f"{path}: corrupt run file (not a JSON object)")
-    version = raw.get("schema_version")
-    if isinstance(version, int) and version > SCHEMA_VERSION:
-        raise ArtifactError(
-            f"{run_dir}: written by a newer basket (schema {version}, this one reads "
-            f"{SCHEMA_VERSION}); upgrade basket"
-        )
-    try:
-        info = RunInfo.model_validate(raw)
-    except ValidationError as exc:
-        field = ".".join(str(p) for p in exc.errors()[0]["loc"])
-        raise ArtifactError(
-            f"{path}: corrupt run file (field {field!r} is missing or invalid)"
-        ) from None
-    if not info.complete and not allow_incomplete:
-        raise ArtifactError(
-            f"{run_dir}: the run is incomplete (interrupted before it finished); "
-            "train again or resume it"
-        )
-    return info
-
-
-def write_run(run_dir: Path, info: RunInfo, write_model: Any, force: bool = False) -> None:
-    """Write a whole run directory atomically.
-
-    ``write_model(tmp_dir)`` writes the model's files; basket.json is written last and the
-    finished folder is renamed into place.
-    """
-    run_dir = Path(run_dir)
-    if run_dir.exists() and not force and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise ArtifactError(f"{run_dir}: already exists; choose another --out or pass --force")
-    with atomic_folder(run_dir) as tmp:
-        write_model(tmp)
-        atomic_write_json(tmp / RUN_FILE, info.model_dump(mode="json"))
-
-
-# --- run directories written while training (resumable) --------------------------------------
-def check_run_target(run_dir: Path, *, force: bool = False, resume: bool = False) -> RunInfo | None:
-    """Decide whether training may write ``run_dir``, before anything is written.
-
-    Returns the interrupted run's info when resuming, None for a fresh run. An existing run
-    (or any non-empty folder) is refused unless ``force``; ``force`` never replaces a folder
-    that is not a basket run directory.
-    """
-    run_dir = Path(run_dir)
-    if resume:
-        if not (run_dir / RUN_FILE).is_file():
-            raise ArtifactError(f"{run_dir}: no interrupted run to resume there; drop --resume")
-        info = read_run_info(run_dir, allow_incomplete=True)
-        if info.complete and force:
-            return None  # --force --resume on a finished run: train it again
-        if info.complete:
-            raise ArtifactError(
-                f"{run_dir}: the run is already complete, nothing to resume; "
-                "pass --force instead of --resume to train it again"
-            )
-        return info
-    if not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir())):
-        return None
-    if not run_dir.is_dir():
-        raise ArtifactError(f"{run_dir}: is a file, not a run directory; choose another --out")
-    if not (run_dir / RUN_FILE).is_file():
-        raise ArtifactError(
-            f"{run_dir}: holds files that are not a basket run; choose another --out "
-            "(--force only replaces run directories)"
-        )
-    if not force:
-        raise ArtifactError(
-            f"{run_dir}: already holds a run; choose another --out or pass --force to replace it"
-        )
-    return None
-
-
-def write_run_info(run_dir: Path, info: RunInfo) -> None:
-    atomic_write_json(Path(run_dir) / RUN_FILE, info.model_dump(mode="json"))
-
-
-def begin_run(run_dir: Path, info: RunInfo, *, resume: bool = False) -> None:
-    """Create (or take over) ``run_dir`` for a training run that writes into it as it goes.
-
-    basket.json (with ``complete`` false) is in place before anything else changes, so at
-    every moment the folder reads as the previous run or as an incomplete one. A run being
-    replaced (``check_run_target`` allowed it) is cleared only after its basket.json says
-    incomplete; a resumed run keeps its files (the checkpoints).
-    """
-    run_dir = Path(run_dir)
-    if run_dir.is_dir() and (run_dir / RUN_FILE).is_file():
-        write_run_info(run_dir, info)
-        if resume:
-            # Temporary files of writes a crash cut short (atomic writes rename them when done).
-            for entry in run_dir.glob(".*.tmp"):
-                if entry.is_file():
-                    entry.unlink(missing_ok=True)
-            return
-        for entry in run_dir.iterdir():
-            if entry.name == RUN_FILE:
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-        return
-    with atomic_folder(run_dir) as tmp:  # also replaces an empty folder
-        write_run_info(tmp, info)
-
-
-def discard_run(run_dir: Path) -> None:
-    """Remove a run directory that ``begin_run`` created and that never completed."""
-    shutil.rmtree(Path(run_dir), ignore_errors=True)

@@ -15,6 +15,11 @@ class BasketError(Exception):
         return str(self.args[0])
 
 
+class ReportedElsewhere(BasketError):
+    """A failure another process reports (rank 0 of a distributed run): exit code 2, and
+    nothing printed here."""
+
+
 class DataError(BasketError):
     """A data source is missing, malformed or unusable."""
 
@@ -29,6 +34,10 @@ class UnknownModelError(BasketError):
 
 class PluginLoadError(BasketError):
     """A registered plugin could not be imported."""
+
+
+class ModelError(BasketError):
+    """A model broke the contract while running: scores of the wrong shape, NaN scores."""
 
 
 class ArtifactError(BasketError):

@@ -1,4 +1,4 @@
-"""Results -> Rich tables, CSV and Markdown text, and figures. Builds them, never prints.
+"""Results -> Rich tables and Markdown text for the terminal. Builds them, never prints.
 
 One table style (``new_table``). Tables of numbers fit the width they are given: when their
 columns do not fit, they are cut into several stacked tables that repeat the label columns, so
@@ -8,15 +8,15 @@ number (``overflow="fold"``). Imports nothing heavy at module level (`basket mod
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
+
+from basketcli.reports import format_value
 
 BEST_STYLE = "bold green"
 LOWER_IS_BETTER = ("seconds",)
@@ -79,8 +79,8 @@ def metrics_tables(
     """One row per result: label columns, metric columns (best highlighted; with
     ``intervals``, each value followed by half its 95% interval), extra columns; stacked into
     several tables when they do not fit ``width``."""
-    if keys is None:  # imported here: listing models must not import numpy (basketcli.metrics)
-        from basketcli.metrics import HEADLINE_KEYS
+    if keys is None:  # imported here: listing models must not import numpy (metrics does)
+        from basketcli.evaluation.metrics import HEADLINE_KEYS
 
         keys = HEADLINE_KEYS
     columns = [*keys, *extra_columns]
@@ -197,7 +197,7 @@ def _versus_table(models: list[Any], keys: list[str]) -> Table:
 def result_records(result: Any, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """One flat record per model of a CompareResult (for CSV and Markdown): every metric of
     ``keys`` with its interval and seed spread, the comparisons, the timings."""
-    from basketcli.metrics import METRIC_KEYS
+    from basketcli.evaluation.metrics import METRIC_KEYS
 
     keys = list(keys or METRIC_KEYS)
     records = []
@@ -266,10 +266,11 @@ def tune_report(result: Any, width: int | None = None, shown: int = 15) -> list[
 
 
 # --- the other commands' tables ---------------------------------------------------------------
-def field_table(title: str, fields: dict[str, Any], digits: int = 4) -> Table:
+def field_table(title: str, fields: dict[str, Any], digits: int = 4,
+                columns: tuple[str, str] = ("field", "value")) -> Table:
     """A two-column table of named values."""
     table = new_table(title)
-    add_columns(table, ["field", "value"], right=["value"])
+    add_columns(table, columns, right=columns[1:])
     for key, value in fields.items():
         table.add_row(key, fmt(value, digits))
     return table
@@ -296,14 +297,6 @@ def neighbours_table(result: Any) -> Table:
     add_columns(table, ["product_id", "name", "similarity"], right=["product_id", "similarity"])
     for n in result.neighbors:
         table.add_row(str(n.product_id), n.name or "-", fmt(n.similarity))
-    return table
-
-
-def importance_table(gains: dict[str, float]) -> Table:
-    table = new_table("feature importance (gain)")
-    add_columns(table, ["feature", "gain"], right=["gain"])
-    for name, gain in gains.items():
-        table.add_row(name, f"{gain:.2f}")
     return table
 
 
@@ -351,19 +344,11 @@ def basket_table(prediction: Any, probabilistic: bool) -> Table:
 
 # --- grid --------------------------------------------------------------------------------------
 HEAT_COLOURS = ("red", "dark_orange", "yellow", "green_yellow", "green")
-GRID_KEYS = ("f1_micro", "precision@10", "recall@10", "ndcg@10")  # the grid table's metrics
-
-
-def format_value(value: Any) -> str:
-    """A grid parameter's value as a label (1.0 -> 1, 0.001 -> 0.001)."""
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 def grid_report(result: Any, width: int | None = None) -> list[RenderableType]:
     """What `basket grid` shows of a GridResult: the validation rows (best first), the best
     setting on the test targets, the heat map (or where its PNG is) and where it all is."""
+    from basketcli.evaluation.metrics import GRID_KEYS
+
     keys = GRID_KEYS if result.sort in GRID_KEYS else (*GRID_KEYS, result.sort)
     labels = tuple(result.param_names)
 
@@ -406,47 +391,3 @@ def heat_table(heatmap: Any) -> Table:
             cells.append(f"[{style}]{value:.4f}[/]")
         table.add_row(label, *cells)
     return table
-
-
-def rows_csv(rows: list[dict[str, Any]]) -> str:
-    """Records as CSV text (columns: every key, in first-seen order)."""
-    buffer = io.StringIO()
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def write_heatmap_png(heatmap: Any, path: Path) -> Path | None:
-    """Draw a grid's HeatMap with matplotlib if it is installed (an optional extra); else None."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-    import numpy as np
-
-    from basketcli.artifacts import atomic_path
-
-    values = np.array([[np.nan if v is None else v for v in row] for row in heatmap.values])
-    figure = Figure(figsize=(1.2 + 0.9 * len(heatmap.col_labels),
-                             1.2 + 0.6 * len(heatmap.row_labels)))
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    image = axes.imshow(values, cmap="viridis", aspect="auto")
-    axes.set_xticks(range(len(heatmap.col_labels)), heatmap.col_labels)
-    axes.set_yticks(range(len(heatmap.row_labels)), heatmap.row_labels)
-    axes.set_xlabel(heatmap.col_name)
-    axes.set_ylabel(heatmap.row_name)
-    axes.set_title(f"{heatmap.metric} (validation)")
-    middle = np.nanmean(values) if np.isfinite(values).any() else 0.0
-    for (i, j), value in np.ndenumerate(values):
-        if np.isfinite(value):
-            axes.text(j, i, f"{value:.3f}", ha="center", va="center",
-                      color="black" if value > middle else "white", fontsize=8)
-    figure.colorbar(image, ax=axes)
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
-    return path

@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from basketcli import registry
-from basketcli.artifacts import _json_default
+from basketcli.artifacts import json_default
 from basketcli.data.basket_data import BasketData, from_baskets
 from basketcli.data.split import Split, leave_last_out
 from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig
@@ -232,7 +232,7 @@ class _Checker:
         if report is not None:
             try:
                 json.dumps({"info": report.info, "history": report.history},
-                           default=_json_default)
+                           default=json_default)
             except TypeError as exc:
                 self.fail("fit", f"FitReport info/history must be JSON-friendly ({exc})")
         return model
@@ -328,8 +328,8 @@ def repeat_auc(scores: np.ndarray, split: Split) -> tuple[float, int]:
 
     "Bought again": in the test target and in the history; ties count one half.
     """
-    history = _presence(split.test.history)
-    target = _presence(split.test.target)
+    history = split.test.history.bought_mask()
+    target = split.test.target.bought_mask()
     aucs = []
     for user in range(scores.shape[0]):
         again = scores[user, history[user] & target[user]]
@@ -339,12 +339,6 @@ def repeat_auc(scores: np.ndarray, split: Split) -> tuple[float, int]:
             ties = (again[:, None] == never[None, :]).mean()
             aucs.append(greater + 0.5 * ties)
     return (float(np.mean(aucs)) if aucs else 1.0), len(aucs)
-
-
-def _presence(data: BasketData) -> np.ndarray:
-    mask = np.zeros((data.n_users, data.n_items), dtype=bool)
-    mask[data.line_user(), data.items] = True
-    return mask
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -29,7 +29,7 @@ from basketcli.data.source import DataSpec
 from basketcli.render import new_table, versus_text
 from basketcli.workflows.evaluate import compare
 from basketcli.workflows.train import train
-from plugins.features import REPURCHASE_TIMING
+from basketcli_models.xgboost.features import REPURCHASE_TIMING
 
 ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "defaults": ("xgboost", {}),

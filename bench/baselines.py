@@ -90,10 +90,10 @@ def run_worker(name: str, source: str, metrics: bool, sets: dict[str, dict[str, 
     import numpy as np
 
     from basketcli.data.source import DataSpec
-    from basketcli.evaluation import evaluate_model
+    from basketcli.evaluation.scoring import evaluate_model
     from basketcli.protocol import FitContext
     from basketcli.registry import create_model
-    from basketcli.runs import prepare
+    from basketcli.workflows.steps import prepare
 
     started = time.perf_counter()
     _, split = prepare(DataSpec(source=source))

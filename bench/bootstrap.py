@@ -19,7 +19,7 @@ import time
 import numpy as np
 from rich.console import Console
 
-from basketcli.metrics import METRIC_KEYS
+from basketcli.evaluation.metrics import METRIC_KEYS
 from basketcli.render import new_table
 from basketcli.workflows import evaluate as workflow
 

@@ -89,7 +89,7 @@ def write_customers(path: Path, n: int, catalog: Path | None = None) -> Path:
     ``catalog`` when given)."""
     from basketcli.data.catalog import read_catalog
     from basketcli.data.source import DataSpec
-    from basketcli.runs import prepare
+    from basketcli.workflows.steps import prepare
 
     _, split = prepare(DataSpec())
     history = split.test.history
@@ -110,12 +110,8 @@ def measure(
     from basketcli import registry
     from basketcli.data.source import DataSpec
     from basketcli.errors import BasketError
-    from basketcli.workflows.predict import (
-        CustomerOrders,
-        iter_customers,
-        load_predictor,
-        write_json,
-    )
+    from basketcli.workflows.predict.inputs import CustomerOrders, iter_customers
+    from basketcli.workflows.predict.predictor import load_predictor, write_json
     from basketcli.workflows.train import train
 
     try:

@@ -43,7 +43,7 @@ PROBE = (
     "except SystemExit:\n"
     "    pass\n"
     "found = sorted({m.partition('.')[0] for m in sys.modules} & set(HEAVY))\n"
-    "found += sorted({m for m in sys.modules if m.startswith('plugins.')})\n"
+    "found += sorted({m for m in sys.modules if m.startswith('basketcli_models.')})\n"
     "sys.stderr.write('HEAVY=' + ','.join(found))\n"
 )
 TORCH = 'python -c "import torch"'

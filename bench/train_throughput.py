@@ -42,11 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _sizes import SIZES, data_source, default_data_dir  # noqa: E402
 
-from basketcli import registry, runs  # noqa: E402
+from basketcli import registry  # noqa: E402
 from basketcli.data.source import DataSpec  # noqa: E402
 from basketcli.engine.batches import example_runs, sliding_examples  # noqa: E402
-from basketcli.evaluation import evaluate_model  # noqa: E402
+from basketcli.evaluation.scoring import evaluate_model  # noqa: E402
 from basketcli.protocol import FitContext  # noqa: E402
+from basketcli.workflows.steps import prepare  # noqa: E402
 
 TARGET_SECONDS = {"sample": 20.0, "full": 20 * 60.0}
 FULL_SIZE_EXAMPLES = 60_000
@@ -120,7 +121,7 @@ def main() -> None:
         relaunch_under_torchrun(args.ranks, args.threads)
 
     source = data_source(args.size, args.users, args.data_dir or default_data_dir())
-    dataset, split = runs.prepare(DataSpec(source=source))
+    dataset, split = prepare(DataSpec(source=source))
     n_examples = len(sliding_examples(split.train)[1])
     timed_examples = args.examples or (FULL_SIZE_EXAMPLES if args.size == "full" else None)
     partial = bool(timed_examples) and timed_examples < n_examples

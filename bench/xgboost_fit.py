@@ -115,14 +115,15 @@ def main() -> None:
                         help="xgboost setting (repeatable)")
     args = parser.parse_args()
 
-    from basketcli import registry, runs
+    from basketcli import registry
     from basketcli.cli.options import data_spec
+    from basketcli.cli.parsing import parse_assignments
     from basketcli.protocol import FitContext
     from basketcli.render import new_table
-    from basketcli.settings import parse_assignments
+    from basketcli.workflows.steps import prepare
 
     spec = data_spec(args.data, args.catalog, 1, None)
-    dataset, split = runs.prepare(spec)
+    dataset, split = prepare(spec)
     settings = {"n_threads": args.threads, **parse_assignments(args.sets)}
     rss_before = rss_bytes()
     walls, cpus, peaks, report = [], [], [], None

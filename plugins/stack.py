@@ -17,6 +17,7 @@ is not better on average, the stack falls back to the best base model's own scor
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,10 @@ from basketcli.artifacts import load_bundle, save_bundle
 from basketcli.data.basket_data import BasketData
 from basketcli.data.split import EvalSet
 from basketcli.errors import ArtifactError, ConfigError
-from basketcli.metrics import ranking_metrics, top_k
+from basketcli.evaluation.metrics import ranking_metrics, top_k
 from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig, search
 from basketcli.registry import create_model, get_model_class
+from basketcli_models.submodels import fit_submodels
 
 COMBINER_FILE = "combiner.ubj"
 BLOCK = 256  # customers scored at once
@@ -119,14 +121,8 @@ class Stack(BasketModel):
 
     def _fitted(self, histories: BasketData, valid: EvalSet | None,
                 ctx: FitContext) -> list[BasketModel]:
-        bases = []
-        for name in self.config.models:
-            model = create_model(name, self.config.base_settings.get(name))
-            model.fit(histories, valid, FitContext(catalog=self.catalog, device=ctx.device,
-                                                   n_threads=ctx.n_threads, log=ctx.log,
-                                                   progress=ctx.progress))
-            bases.append(model)
-        return bases
+        models = [(name, self.config.base_settings.get(name)) for name in self.config.models]
+        return fit_submodels(models, histories, valid, replace(ctx, catalog=self.catalog))
 
     def _boost(self, features: np.ndarray, labels: np.ndarray) -> Any:
         import xgboost
@@ -241,9 +237,7 @@ class _Rows:
 
 
 def _labels(rows: _Rows, target: BasketData) -> np.ndarray:
-    wanted = np.zeros((target.n_users, target.n_items), dtype=bool)
-    wanted[target.line_user(), target.items] = True
-    return wanted[rows.user, rows.item].astype(np.float32)
+    return target.bought_mask()[rows.user, rows.item].astype(np.float32)
 
 
 def _predict(booster: Any, features: np.ndarray) -> np.ndarray:
@@ -261,7 +255,5 @@ def _ndcg(rows: _Rows, mask: np.ndarray, values: np.ndarray, target: BasketData)
     scores = np.full((len(users), target.n_items), -np.inf, dtype=np.float32)
     place = np.searchsorted(users, rows.user[mask])
     scores[place, rows.item[mask]] = values
-    chosen = target.select_users(users)
-    truth = np.zeros((len(users), target.n_items), dtype=bool)
-    truth[chosen.line_user(), chosen.items] = True
+    truth = target.select_users(users).bought_mask()
     return float(ranking_metrics(top_k(scores, 10), truth)["ndcg@10"].mean())

@@ -24,16 +24,6 @@ def popularity_tiebreak(pop: np.ndarray) -> np.ndarray:
     return 0.5 * pop / (pop.max() + 1.0) if len(pop) else pop
 
 
-def last_purchase_rank(histories: BasketData):
-    """Sparse (users x items): 1-based index of the user's most recent order holding the item."""
-    from scipy import sparse
-
-    users, items, _, last = histories.user_item_last()
-    return sparse.csr_matrix(
-        (last.astype(np.float64), (users, items)), shape=(histories.n_users, histories.n_items)
-    )
-
-
 class _PopularityModel(BasketModel):
     """Shared state: product popularity, refreshed from the histories about to be scored."""
 

@@ -23,10 +23,10 @@ def main() -> None:
     import torch.distributed as dist
 
     from basketcli.data.source import DataSpec
-    from basketcli.evaluation import evaluate_model
+    from basketcli.evaluation.scoring import evaluate_model
     from basketcli.protocol import FitContext
     from basketcli.registry import create_model
-    from basketcli.runs import prepare
+    from basketcli.workflows.steps import prepare
 
     dist.init_process_group("gloo")
     rank = dist.get_rank()

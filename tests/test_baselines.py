@@ -6,11 +6,11 @@ import pytest
 from basketcli.data.basket_data import from_baskets
 from basketcli.data.source import DataSpec
 from basketcli.data.split import leave_last_out
-from basketcli.evaluation import evaluate_model
+from basketcli.evaluation.scoring import evaluate_model
 from basketcli.protocol import FitContext
-from basketcli.runs import prepare
-from plugins.tifuknn import TifuKNN, TifuKNNConfig, order_weights
-from plugins.topfreq import GPTopFreq, GTopFreq, PTopFreq
+from basketcli.workflows.steps import prepare
+from basketcli_models.neighbourhood.tifuknn import TifuKNN, TifuKNNConfig, order_weights
+from basketcli_models.topfreq import GPTopFreq, GTopFreq, PTopFreq
 
 
 def fitted(model, data):
@@ -60,7 +60,7 @@ def test_tifu_neighbour_term_changes_the_ranking(tiny_data):
 def test_tifu_never_uses_the_customer_as_its_own_neighbour():
     data = from_baskets({1: [[1, 2]], 2: [[1, 2]], 3: [[3]]})
     model = fitted(TifuKNN(TifuKNNConfig(k=1)), data)
-    from plugins.tifuknn import user_vectors
+    from basketcli_models.neighbourhood.tifuknn import user_vectors
 
     nbrs = model.neighbours(user_vectors(data, model.config).astype(np.float32), data.user_ids)
     assert nbrs[:, 0].tolist() == [1, 0, 0] or nbrs[:, 0].tolist() == [1, 0, 1]

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from basketcli.metrics import METRIC_KEYS
+from basketcli.evaluation.metrics import METRIC_KEYS
 
 
 def test_compare_json_has_every_metric_and_the_references(invoke, tiny_csv):
@@ -77,7 +77,7 @@ def test_basketcli_cli_app_is_the_typer_app_with_every_command():
 
 def test_models_table_and_in_process_models(invoke):
     from basketcli import registry
-    from plugins.topfreq import PTopFreq
+    from basketcli_models.topfreq import PTopFreq
 
     registry.register(PTopFreq, name="inprocess")
     r = invoke("models")

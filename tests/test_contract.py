@@ -19,7 +19,7 @@ from basketcli.testing import (
     contract_data,
     find_pickles,
 )
-from plugins.topfreq import GPTopFreq, PTopFreq
+from basketcli_models.topfreq import GPTopFreq, PTopFreq
 
 ALL_CHECKS = ["class", "config", "fit", "score", "batching", "new customer", "repeat signal",
               "no pickle", "save/load", "repeatable"]

@@ -14,8 +14,8 @@ import sys
 import pytest
 from conftest import one_line_error
 
-from basketcli.artifacts import read_run_info
 from basketcli.errors import ConfigError
+from basketcli.workflows.run_dirs import read_run_info
 
 FAST = ["--set", "n_estimators=40", "--set", "max_depth=4", "--set", "learning_rate=0.3"]
 
@@ -50,7 +50,7 @@ def test_xgboost_trains_on_a_dask_cluster_and_evaluates(invoke, tmp_path, cluste
 
 
 def test_missing_dask_packages_name_the_extra(invoke, tmp_path, monkeypatch):
-    from plugins.xgboost_dask import _dask_client
+    from basketcli_models.xgboost.dask import _dask_client
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed now fails
     with pytest.raises(ConfigError, match=re.escape("pip install 'basket[dask]'")):
@@ -65,9 +65,9 @@ def test_missing_dask_packages_name_the_extra(invoke, tmp_path, monkeypatch):
 
 def test_a_scheduler_that_does_not_answer_is_a_one_line_error(invoke, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
-    import plugins.xgboost_dask
+    import basketcli_models.xgboost.dask
 
-    monkeypatch.setattr(plugins.xgboost_dask, "DASK_CONNECT_SECONDS", 1)
+    monkeypatch.setattr(basketcli_models.xgboost.dask, "DASK_CONNECT_SECONDS", 1)
     run = tmp_path / "run"
     r = invoke("train", "--model", "xgboost", "--dask-scheduler", "tcp://127.0.0.1:9",
                *FAST, "--out", run)

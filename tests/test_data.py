@@ -13,14 +13,13 @@ from basketcli.data.budget import parse_memory
 from basketcli.data.catalog import read_catalog
 from basketcli.data.prepare import (
     cache_dir,
-    frame_to_baskets,
     load_baskets,
     load_dataset,
     raw_to_baskets,
     restrict_vocabulary,
     sort_permutation,
 )
-from basketcli.data.readers import RawOrders
+from basketcli.data.readers import RawOrders, frame_to_raw
 from basketcli.data.source import DataSpec
 from basketcli.data.split import leave_last_out
 from basketcli.errors import DataError
@@ -144,7 +143,7 @@ def test_raw_to_baskets_matches_a_dataframe_sort():
         "user_id": rng.integers(1, 60, n) * 1_000_003, "order_seq": rng.integers(1, 9, n),
         "product_id": rng.integers(1, 200, n), "cart_position": rng.integers(1, 6, n),
     })
-    data = frame_to_baskets(frame)
+    data = raw_to_baskets(frame_to_raw(frame))
     expected = (frame.sort_values(["user_id", "order_seq", "cart_position"], kind="stable")
                 .drop_duplicates(["user_id", "order_seq", "product_id"]))
     assert data.n_lines == len(expected)

@@ -22,12 +22,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from basketcli.artifacts import load_bundle, read_run_info
+from basketcli.artifacts import load_bundle
 from basketcli.data.source import DataSpec
-from basketcli.evaluation import evaluate_model, rank_share
+from basketcli.evaluation.scoring import evaluate_model, rank_share
 from basketcli.protocol import FitContext
 from basketcli.registry import create_model
-from basketcli.runs import prepare
+from basketcli.workflows.run_dirs import read_run_info
+from basketcli.workflows.steps import prepare
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 EVAL_WORKER = Path(__file__).with_name("ddp_eval_worker.py")

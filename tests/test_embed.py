@@ -8,15 +8,9 @@ import numpy as np
 import pytest
 from conftest import invented_name, one_line_error
 
+from basketcli.data.ev_file import EmbeddingFile, align_vectors, nearest, read_ev, write_ev
 from basketcli.data.split import leave_last_out
-from basketcli.embedding import (
-    EmbeddingFile,
-    align_vectors,
-    cooccurrence_inputs,
-    nearest,
-    read_ev,
-    write_ev,
-)
+from basketcli.engine.autoencoder import cooccurrence_inputs
 from basketcli.errors import ArtifactError, ConfigError
 
 FAST = ("--dim", "8", "--epochs", "2")

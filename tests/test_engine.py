@@ -20,9 +20,9 @@ from basketcli.engine.batches import (
     sliding_examples,
     whole_histories,
 )
-from basketcli.engine.curves import write_curves
 from basketcli.errors import ArtifactError, ConfigError
 from basketcli.protocol import FitContext
+from basketcli.reports import write_curves
 
 torch = pytest.importorskip("torch")
 

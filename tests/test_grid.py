@@ -5,12 +5,12 @@ import sys
 
 import pytest
 
-from basketcli.artifacts import read_run_info
 from basketcli.data.source import DataSpec
-from basketcli.evaluation import Variant, evaluate_model
-from basketcli.runs import load_run, prepare
-from plugins.tifuknn import TifuKNN
-from plugins.topfreq import GPTopFreq
+from basketcli.evaluation.scoring import Variant, evaluate_model
+from basketcli.workflows.run_dirs import load_run, read_run_info
+from basketcli.workflows.steps import prepare
+from basketcli_models.neighbourhood.tifuknn import TifuKNN
+from basketcli_models.topfreq import GPTopFreq
 
 TABLE_KEYS = ("f1_micro", "precision@10", "recall@10", "ndcg@10")
 

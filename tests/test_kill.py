@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from basketcli.artifacts import read_run_info
 from basketcli.errors import ArtifactError
+from basketcli.workflows.run_dirs import read_run_info
 
 BASKET = [sys.executable, "-c", "from basketcli.cli import main; main()"]
 

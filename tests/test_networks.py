@@ -9,8 +9,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 
-from plugins.neural.dropout import dropout  # noqa: E402
-from plugins.neural.modules import (  # noqa: E402
+from basketcli_models.neural.dropout import dropout  # noqa: E402
+from basketcli_models.neural.modules import (  # noqa: E402
     OrderEncoderAttention,
     OrderEncoderCNN,
     OrderSequenceGRU,
@@ -91,7 +91,7 @@ def test_dropout_keeps_one_minus_p_scaled_and_follows_torchs_seed():
 
 
 def test_gru_recurrence_backward_passes_gradcheck():
-    from plugins.neural.recurrence import GRURecurrence
+    from basketcli_models.neural.recurrence import GRURecurrence
 
     gen = torch.Generator().manual_seed(0)
     gates_in = torch.randn(4, 3, 6, dtype=torch.double, generator=gen, requires_grad=True)

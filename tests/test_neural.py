@@ -14,9 +14,9 @@ from basketcli.data.split import leave_last_out
 from basketcli.errors import ArtifactError, ConfigError
 from basketcli.protocol import FitContext
 from basketcli.settings import build_config
-from plugins.attngru import AttnGRU
-from plugins.cnngru import CNNGRU
-from plugins.neural.features import FEATURE_NAMES, repeat_features
+from basketcli_models.neural.attngru import AttnGRU
+from basketcli_models.neural.cnngru import CNNGRU
+from basketcli_models.neural.repeat_features import FEATURE_NAMES, repeat_features
 
 torch = pytest.importorskip("torch")
 
@@ -41,7 +41,7 @@ def fitted(cls, split, **settings):
 
 
 def test_plugin_modules_import_without_torch():
-    code = ("import sys, plugins.cnngru, plugins.attngru; "
+    code = ("import sys, basketcli_models.neural.cnngru, basketcli_models.neural.attngru; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -50,7 +50,7 @@ def test_plugin_modules_import_without_torch():
 def test_network_defaults_from_the_original_report_and_its_preset_file():
     from pathlib import Path
 
-    from basketcli.settings import read_config_file
+    from basketcli.cli.parsing import read_config_file
 
     preset = read_config_file(Path(__file__).parents[1] / "examples/configs/report.toml")
     for cls in MODELS:
@@ -118,7 +118,7 @@ def assert_same_value_and_gradient(got, expected, logits) -> None:
 
 
 def test_listwise_softmax_is_the_cross_entropy_against_the_bought_products():
-    from plugins.neural.loss import listwise_softmax
+    from basketcli_models.neural.loss import listwise_softmax
 
     gen = torch.Generator().manual_seed(4)
     logits = (torch.randn(3, 9, generator=gen) * 3).requires_grad_()
@@ -131,7 +131,7 @@ def test_listwise_softmax_is_the_cross_entropy_against_the_bought_products():
 
 
 def test_sampled_listwise_softmax_weighs_sampled_columns_into_the_denominator():
-    from plugins.neural.loss import listwise_softmax
+    from basketcli_models.neural.loss import listwise_softmax
 
     logits = torch.tensor([[2.0, 0.5, -1.0, -1.0, -1.0, -1.0]])
     rows, items = torch.tensor([0]), torch.tensor([0])
@@ -142,7 +142,7 @@ def test_sampled_listwise_softmax_weighs_sampled_columns_into_the_denominator():
 
 
 def test_basket_probabilities_keep_the_order_and_sum_to_about_the_basket_size():
-    from plugins.neural.loss import basket_probabilities
+    from basketcli_models.neural.loss import basket_probabilities
 
     gen = torch.Generator().manual_seed(5)
     logits = torch.randn(2, 400, generator=gen)
@@ -157,7 +157,7 @@ def test_basket_probabilities_keep_the_order_and_sum_to_about_the_basket_size():
 
 @pytest.mark.parametrize("cls", MODELS)
 def test_encoders_handle_empty_orders(cls):
-    from plugins.neural.features import N_FEATURES
+    from basketcli_models.neural.repeat_features import N_FEATURES
 
     model = make(cls)
     net = model._network(5)
@@ -213,7 +213,7 @@ def test_damaged_or_mismatched_weights_are_one_line_errors(split, tmp_path):
 
 
 def test_ev_embeddings_initialise_and_freeze(split, tmp_path):
-    from basketcli.embedding import EmbeddingFile, write_ev
+    from basketcli.data.ev_file import EmbeddingFile, write_ev
 
     vectors = np.random.default_rng(0).normal(size=(split.train.n_items, 8)).astype(np.float32)
     path = tmp_path / "ev.npz"
@@ -227,7 +227,7 @@ def test_ev_embeddings_initialise_and_freeze(split, tmp_path):
 
 
 def test_weighted_bce_matches_torch_bce_with_pos_weight():
-    from plugins.neural.loss import weighted_bce
+    from basketcli_models.neural.loss import weighted_bce
 
     gen = torch.Generator().manual_seed(0)
     logits = (torch.randn(4, 30, generator=gen) * 5).requires_grad_()
@@ -240,7 +240,7 @@ def test_weighted_bce_matches_torch_bce_with_pos_weight():
 
 
 def test_weighted_bce_gradient_with_column_weights_passes_gradcheck():
-    from plugins.neural.loss import weighted_bce
+    from basketcli_models.neural.loss import weighted_bce
 
     gen = torch.Generator().manual_seed(3)
     logits = (torch.randn(3, 7, generator=gen, dtype=torch.double) * 3).requires_grad_()
@@ -251,8 +251,8 @@ def test_weighted_bce_gradient_with_column_weights_passes_gradcheck():
 
 
 def test_sampled_loss_with_every_product_a_candidate_is_the_full_loss():
-    from plugins.neural.loss import sample_candidates, weighted_bce
-    from plugins.neural.modules import candidate_columns
+    from basketcli_models.neural.loss import sample_candidates, weighted_bce
+    from basketcli_models.neural.modules import candidate_columns
 
     gen = torch.Generator().manual_seed(1)
     logits = torch.randn(3, 12, generator=gen) * 3
@@ -267,8 +267,8 @@ def test_sampled_loss_with_every_product_a_candidate_is_the_full_loss():
 
 
 def test_sampled_loss_is_an_unbiased_estimate_of_the_full_loss():
-    from plugins.neural.loss import sample_candidates, weighted_bce
-    from plugins.neural.modules import candidate_columns
+    from basketcli_models.neural.loss import sample_candidates, weighted_bce
+    from basketcli_models.neural.modules import candidate_columns
 
     gen = torch.Generator().manual_seed(2)
     logits = torch.randn(4, 200, generator=gen) * 2
@@ -370,8 +370,8 @@ def planted_data(n_users: int = 150, n_items: int = 200, pool: int = 60, seed: i
 def test_the_network_learns_a_planted_pattern_and_beats_popularity(cls):
     """Without the repeat signal the network only sees the last orders' products: it must
     learn to map them to the next basket (measured: ~0.40 against popularity's 0.20)."""
-    from basketcli.evaluation import evaluate_model
-    from plugins.topfreq import GTopFreq
+    from basketcli.evaluation.scoring import evaluate_model
+    from basketcli_models.topfreq import GTopFreq
 
     split = leave_last_out(planted_data())
     popularity = GTopFreq()

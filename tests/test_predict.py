@@ -16,9 +16,14 @@ from basketcli.data.basket_data import BasketData, _offsets, from_baskets
 from basketcli.data.catalog import read_catalog
 from basketcli.errors import BasketError
 from basketcli.sizing import SizingRule
-from basketcli.workflows.predict import CustomerOrders, load_predictor, read_customers
-from basketcli.workflows.predict.inputs import check_orders
-from plugins.topfreq import PTopFreq
+from basketcli.workflows.predict.inputs import (
+    CustomerOrders,
+    check_history,
+    check_order,
+    read_customers,
+)
+from basketcli.workflows.predict.predictor import load_predictor
+from basketcli_models.topfreq import PTopFreq
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # The example files name real Instacart products; the runs below name products from the
@@ -374,7 +379,8 @@ def test_missing_orders_file_fails_before_loading(invoke, sample_runs, tmp_path)
 def test_random_text_is_parsed_or_refused_in_one_line(text):
     try:
         for customer in read_customers(io.StringIO(text), "random.json"):
-            check_orders(customer)
+            for n, order in enumerate(check_history(customer), start=1):
+                check_order(customer.where, n, order)
     except BasketError as exc:
         assert "\n" not in exc.message and exc.message.startswith("random.json")
 
@@ -501,7 +507,7 @@ def test_batches_grow_to_the_batch_size(sample_runs):
 def test_json_output_streams_complete_lines():
     import io
 
-    from basketcli.workflows.predict import write_json
+    from basketcli.workflows.predict.predictor import write_json
 
     class Answer:
         def __init__(self, n):

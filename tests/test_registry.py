@@ -13,7 +13,7 @@ import pytest
 
 from basketcli import registry
 from basketcli.errors import PluginLoadError, UnknownModelError
-from plugins.topfreq import GTopFreq, PTopFreq
+from basketcli_models.topfreq import GTopFreq, PTopFreq
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,9 @@ def installed(monkeypatch):
 
 
 THIRD_PARTY = (
-    plugin("alpha", "plugins.topfreq:PTopFreq", "basket-alpha"),
-    plugin("beta", "plugins.topfreq:GTopFreq", "basket_beta"),
-    plugin("gamma", "plugins.topfreq:GPTopFreq", "Basket.Gamma"),
+    plugin("alpha", "basketcli_models.topfreq:PTopFreq", "basket-alpha"),
+    plugin("beta", "basketcli_models.topfreq:GTopFreq", "basket_beta"),
+    plugin("gamma", "basketcli_models.topfreq:GPTopFreq", "Basket.Gamma"),
 )
 
 
@@ -176,8 +176,8 @@ def test_unknown_name_on_the_command_line_is_one_line(invoke):
 # --- two distributions, one name -----------------------------------------------------------------
 def test_duplicate_names_warn_naming_both_and_keep_the_first(installed, monkeypatch):
     monkeypatch.delenv("BASKET_LOAD_PLUGINS", raising=False)
-    installed(plugin("twin", "plugins.topfreq:PTopFreq", "basket-first"),
-              plugin("twin", "plugins.topfreq:GTopFreq", "basket-second"))
+    installed(plugin("twin", "basketcli_models.topfreq:PTopFreq", "basket-first"),
+              plugin("twin", "basketcli_models.topfreq:GTopFreq", "basket-second"))
     [problem] = registry.problems()
     assert "'twin' is claimed by basket-first" in problem and "basket-second" in problem
     assert "keeping basket-first" in problem
@@ -186,7 +186,7 @@ def test_duplicate_names_warn_naming_both_and_keep_the_first(installed, monkeypa
 
 def test_a_plugin_claiming_a_builtin_name_is_reported(installed, monkeypatch):
     monkeypatch.delenv("BASKET_LOAD_PLUGINS", raising=False)
-    installed(plugin("ptopfreq", "plugins.topfreq:GTopFreq", "basket-impostor"))
+    installed(plugin("ptopfreq", "basketcli_models.topfreq:GTopFreq", "basket-impostor"))
     [problem] = registry.problems()
     assert "claimed by basket" in problem and "basket-impostor" in problem
     assert registry.get_entry("ptopfreq").distribution == "basket"
@@ -194,15 +194,15 @@ def test_a_plugin_claiming_a_builtin_name_is_reported(installed, monkeypatch):
 
 def test_the_same_distribution_found_twice_is_not_a_conflict(installed, monkeypatch):
     monkeypatch.delenv("BASKET_LOAD_PLUGINS", raising=False)
-    twice = plugin("alpha", "plugins.topfreq:PTopFreq", "basket-alpha")
+    twice = plugin("alpha", "basketcli_models.topfreq:PTopFreq", "basket-alpha")
     installed(twice, twice)
     assert registry.problems() == []
 
 
 def test_basket_models_shows_the_duplicate_warning(installed, monkeypatch, invoke):
     monkeypatch.delenv("BASKET_LOAD_PLUGINS", raising=False)
-    installed(plugin("twin", "plugins.topfreq:PTopFreq", "basket-first"),
-              plugin("twin", "plugins.topfreq:GTopFreq", "basket-second"))
+    installed(plugin("twin", "basketcli_models.topfreq:PTopFreq", "basket-first"),
+              plugin("twin", "basketcli_models.topfreq:GTopFreq", "basket-second"))
     result = invoke("models", "twin")
     assert result.exit_code == 0
     assert "warning: model 'twin' is claimed by basket-first" in result.stderr

@@ -11,6 +11,7 @@ import json
 import pytest
 from rich.console import Console
 
+from basketcli.evaluation.comparison import Versus
 from basketcli.render import (
     compare_report,
     grid_report,
@@ -18,7 +19,7 @@ from basketcli.render import (
     params_table,
     versus_text,
 )
-from basketcli.workflows.evaluate import CompareResult, Versus
+from basketcli.workflows.evaluate import CompareResult
 
 WIDTHS = (80, 200)
 
@@ -49,7 +50,7 @@ def compared(tmp_path_factory) -> CompareResult:
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_compare_shows_every_number_with_its_interval_and_verdict(compared, width):
-    from basketcli.metrics import HEADLINE_KEYS
+    from basketcli.evaluation.metrics import HEADLINE_KEYS
 
     text = rendered(compare_report(compared, width=width), width)
     for model in compared.models:
@@ -65,7 +66,7 @@ def test_compare_shows_every_number_with_its_interval_and_verdict(compared, widt
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_every_metric_shows_when_all_are_asked_for(compared, width):
-    from basketcli.metrics import METRIC_KEYS
+    from basketcli.evaluation.metrics import METRIC_KEYS
 
     text = rendered(compare_report(compared, METRIC_KEYS, width), width)
     for model in compared.models:
@@ -75,7 +76,7 @@ def test_every_metric_shows_when_all_are_asked_for(compared, width):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_a_single_row_table_and_a_grid(width):
-    from basketcli.metrics import HEADLINE_KEYS
+    from basketcli.evaluation.metrics import HEADLINE_KEYS
     from basketcli.workflows.grid import GridResult, heatmap_of
 
     row = {"model": "attngru", **{k: 0.1234 + i / 100 for i, k in enumerate(HEADLINE_KEYS)},
@@ -98,7 +99,7 @@ def test_a_single_row_table_and_a_grid(width):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_params_table_shows_every_default_and_allowed_value(width):
     from basketcli.settings import describe_params
-    from plugins.attngru import AttnGRU
+    from basketcli_models.neural.attngru import AttnGRU
 
     rows = describe_params(AttnGRU.Config)
     text = rendered([params_table("attngru", rows)], width)
@@ -109,7 +110,8 @@ def test_params_table_shows_every_default_and_allowed_value(width):
 
 
 def test_csv_and_markdown_hold_every_metric_and_interval(compared, invoke, monkeypatch):
-    from basketcli.render import records_markdown, result_records, rows_csv
+    from basketcli.render import records_markdown, result_records
+    from basketcli.reports import rows_csv
 
     records = result_records(compared)
     table = list(csv.DictReader(io.StringIO(rows_csv(records))))

@@ -7,7 +7,7 @@ import pickle
 import pytest
 
 from basketcli.errors import BasketError
-from basketcli.runs import load_run
+from basketcli.workflows.run_dirs import load_run
 
 
 class _Exploit:
@@ -114,7 +114,7 @@ def _load_checkpoint(path):
 
 
 def _load_ev(path):
-    from basketcli.embedding import read_ev
+    from basketcli.data.ev_file import read_ev
 
     return read_ev(path)
 

@@ -4,9 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from basketcli.cli.parsing import parse_assignments, read_config_file
 from basketcli.errors import BasketError, ConfigError
-from basketcli.settings import build_config, parse_assignments, read_config_file
-from plugins.tifuknn import TifuKNNConfig
+from basketcli.settings import build_config
+from basketcli_models.neighbourhood.tifuknn import TifuKNNConfig
 
 
 def test_values_are_validated_by_the_model_config():

@@ -9,17 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from basketcli import registry, sizing
+from basketcli import registry
 from basketcli.errors import ConfigError
-from basketcli.sizing import (
-    SizingRule,
+from basketcli.evaluation import selection
+from basketcli.evaluation.selection import (
     check_probabilities,
     expected_f1_curve,
     expected_f1_sizes,
-    parse_sizing,
     select_basket,
 )
-from plugins.topfreq import GTopFreq
+from basketcli.sizing import SizingRule, parse_sizing
+from basketcli_models.topfreq import GTopFreq
 
 
 # --- brute force: every outcome of independent purchases, every subset as a prediction ---------
@@ -123,7 +123,7 @@ def test_chunks_give_the_same_answer(monkeypatch):
     rng = np.random.default_rng(3)
     probs = np.sort(rng.random((37, 12)) ** 3, axis=1)[:, ::-1]
     whole, whole_none = expected_f1_curve(probs, none_option=True)
-    monkeypatch.setattr(sizing, "_DP_CELLS_PER_CHUNK", 13 * 13 * 5)  # chunks of 5 customers
+    monkeypatch.setattr(selection, "_DP_CELLS_PER_CHUNK", 13 * 13 * 5)  # chunks of 5 customers
     chunked, chunked_none = expected_f1_curve(probs, none_option=True)
     np.testing.assert_allclose(chunked, whole)
     np.testing.assert_allclose(chunked_none, whole_none)

@@ -13,7 +13,7 @@ import pytest
 from basketcli import registry
 from basketcli.data.basket_data import from_baskets
 from basketcli.data.split import leave_last_out
-from plugins.topfreq import PTopFreq
+from basketcli_models.topfreq import PTopFreq
 
 # customer -> orders (oldest first); every basket is told apart by its products
 HISTORIES = {
@@ -112,7 +112,7 @@ def test_evaluate_and_compare_score_every_basket_but_the_last(invoke, hand_csv, 
 
 
 def test_grid_fits_on_the_training_split(invoke, hand_csv, tmp_path, monkeypatch):
-    from plugins.topfreq import GPTopFreq
+    from basketcli_models.topfreq import GPTopFreq
 
     seen = spy_on_fit(monkeypatch, GPTopFreq)
     r = invoke("grid", "--model", "gptopfreq", "--param", "prior_strength=1,2", "--jobs", "1",

@@ -10,10 +10,10 @@ import pytest
 from basketcli.data.basket_data import BasketData, from_baskets
 from basketcli.data.split import leave_last_out
 from basketcli.errors import ConfigError, UnknownModelError
-from basketcli.metrics import ranking_metrics, top_k
+from basketcli.evaluation.metrics import ranking_metrics, top_k
 from basketcli.protocol import FitContext
 from basketcli.registry import create_model
-from plugins import stack as stack_module
+from basketcli_models import stack as stack_module
 
 N_PRODUCTS = 60
 POPULAR = 15  # the target holds a customer's own products among the 15 most popular

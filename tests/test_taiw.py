@@ -12,7 +12,7 @@ import pytest
 from basketcli.data.basket_data import BasketData, from_baskets
 from basketcli.protocol import FitContext
 from basketcli.testing import check_model, contract_data
-from plugins.taiw import (
+from basketcli_models.neighbourhood.taiw import (
     MIN_SPREAD,
     TAIW,
     IntervalMixture,

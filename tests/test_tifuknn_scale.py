@@ -9,7 +9,7 @@ from conftest import make_tiny_data
 from basketcli.data.basket_data import from_baskets
 from basketcli.data.split import leave_last_out
 from basketcli.protocol import FitContext
-from plugins.tifuknn import TifuKNN, TifuKNNConfig, user_vectors
+from basketcli_models.neighbourhood.tifuknn import TifuKNN, TifuKNNConfig, user_vectors
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from basketcli.data.basket_data import from_baskets
-from plugins.features import FEATURE_NAMES, MISSING, ProductStats, build_candidates
+from basketcli_models.xgboost.features import FEATURE_NAMES, MISSING, ProductStats, build_candidates
 
 
 def candidates(data):

@@ -9,8 +9,9 @@ import pytest
 from conftest import one_line_error
 
 from basketcli import registry
-from basketcli.artifacts import load_bundle, read_run_info
+from basketcli.artifacts import load_bundle
 from basketcli.errors import ArtifactError, PluginLoadError
+from basketcli.workflows.run_dirs import read_run_info
 
 # Settings that keep a fit to a second or two (each used only by models that have the key).
 FAST = {"embedding_dim": 8, "order_hidden": 16, "repeat_hidden": 8, "n_layers": 1,
@@ -198,7 +199,7 @@ def test_sigkill_during_training_then_resume(invoke, tiny_csv, tmp_path):
 def test_a_saved_torch_run_scores_on_the_device_asked_for(invoke, tiny_csv, tmp_path):
     import torch
 
-    from basketcli.runs import load_run
+    from basketcli.workflows.run_dirs import load_run
 
     run = tmp_path / "run"
     r = invoke("train", "--model", "cnngru", "--data", tiny_csv, *fast_sets("cnngru"),

@@ -17,7 +17,7 @@ from basketcli import registry
 from basketcli.data.basket_data import from_baskets
 from basketcli.protocol import search
 from basketcli.workflows.tune import parse_budget
-from plugins.topfreq import GPTopFreq, GPTopFreqConfig
+from basketcli_models.topfreq import GPTopFreq, GPTopFreqConfig
 
 optuna = pytest.importorskip("optuna")
 

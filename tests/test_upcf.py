@@ -10,7 +10,7 @@ import pytest
 from basketcli.data.basket_data import BasketData, from_baskets
 from basketcli.protocol import FitContext
 from basketcli.testing import check_model, contract_data
-from plugins.upcf import (
+from basketcli_models.neighbourhood.upcf import (
     UPCF,
     UPCFConfig,
     basket_counts,
@@ -232,8 +232,8 @@ def test_cornac_numbers_on_the_sample():
     """Cornac 3.0.1's UPCF(recency=5, asymmetry=0.25, locality=5) under basket's protocol:
     recall@10 0.3689, ndcg@10 0.4573 (similaripy's default k = 100 neighbours)."""
     from basketcli.data.source import DataSpec
-    from basketcli.evaluation import evaluate_model
-    from basketcli.runs import prepare
+    from basketcli.evaluation.scoring import evaluate_model
+    from basketcli.workflows.steps import prepare
 
     _, split = prepare(DataSpec())
     model = UPCF(UPCFConfig(recency=5, asymmetry=0.25, locality=5, neighbours=100))

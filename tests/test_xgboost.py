@@ -17,7 +17,7 @@ from basketcli.data.split import leave_last_out
 from basketcli.errors import ArtifactError, ConfigError
 from basketcli.protocol import FitContext
 from basketcli.sizing import SizingRule
-from plugins.features import (
+from basketcli_models.xgboost.features import (
     FEATURE_NAMES,
     FEATURES,
     MISSING,
@@ -27,7 +27,7 @@ from plugins.features import (
     labels,
     training_levels,
 )
-from plugins.xgboost import MODEL_FILE, XGBoostModel, logistic_fit, planned_targets
+from basketcli_models.xgboost.model import MODEL_FILE, XGBoostModel, logistic_fit, planned_targets
 
 FAST = {"n_estimators": 25, "max_depth": 3, "learning_rate": 0.3, "n_threads": 1}
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,7 +224,7 @@ def test_config_parses_sizing_text_and_forbids_unknown_keys():
 
 
 def test_module_imports_without_xgboost_or_pandas():
-    code = ("import sys, plugins.xgboost, plugins.features; "
+    code = ("import sys, basketcli_models.xgboost.model, basketcli_models.xgboost.features; "
             "print(sorted(m for m in ('xgboost', 'pandas', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True)
@@ -368,7 +368,7 @@ def test_a_ranking_config_refuses_a_model_saved_without_calibration(tiny_data, t
 
 
 def test_auto_train_targets_keep_the_rows_within_the_budget(tiny_data, monkeypatch):
-    import plugins.xgboost as plugin
+    import basketcli_models.xgboost.model as plugin
 
     split = leave_last_out(tiny_data)
     pairs = split.train.user_item_counts().nnz

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,14 +17,10 @@ if TYPE_CHECKING:
 @data_options
 def info_command(*, spec: DataSpec, json_out: JsonOpt = False) -> None:
     """Users, orders, products, basket sizes, orders per user and the repeat ratio."""
-    from basketcli.data.info import data_stats
-    from basketcli.data.prepare import load_dataset
     from basketcli.render import distributions_table, field_table
+    from basketcli.workflows.data import info
 
-    dataset = load_dataset(spec)
-    stats = {"source": spec.describe(), "fingerprint": dataset.fingerprint,
-             "min_orders": spec.min_orders, "dropped_users": dataset.dropped_users,
-             **data_stats(dataset.data)}
+    stats = info(spec)
     if json_out:
         emit_json(stats)
         return
@@ -52,15 +46,13 @@ def synth_command(
     purchases), 4-100 orders per customer, baskets of about 10 products, 0-30 days between
     orders. Load it with --data OUT; `basket data info --data OUT` shows its statistics.
     """
-    from basketcli.data.synth import synthesize
     from basketcli.render import field_table
+    from basketcli.workflows.data import synth
 
-    started = time.perf_counter()
-    summary = synthesize(out, users, products, seed, force=force)
-    payload = {**asdict(summary), "seconds": round(time.perf_counter() - started, 2)}
+    payload = synth(out, users, products, seed, force=force)
     if json_out:
         emit_json(payload)
         return
     fields = {k: v for k, v in payload.items() if k != "out"}
-    show([field_table(f"synthetic data: {summary.out}", fields, digits=2),
-          f"next: basket data info --data {summary.out}"])
+    show([field_table(f"synthetic data: {payload['out']}", fields, digits=2),
+          f"next: basket data info --data {payload['out']}"])

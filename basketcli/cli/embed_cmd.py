@@ -40,11 +40,10 @@ def embed_command(
     and department, so they differ from the same data's vectors without one; the EV file
     records the catalog. --ev FILE --neighbors NAME looks an existing file up instead.
     """
-    from basketcli.embedding import EmbedSettings
     from basketcli.errors import ConfigError
     from basketcli.protocol import FitContext
     from basketcli.render import neighbours_table
-    from basketcli.workflows.embed import embed, query_ev
+    from basketcli.workflows.embed import EmbedSettings, embed, query_ev
 
     if ev is not None:
         if neighbors is None or out is not None:

@@ -52,7 +52,7 @@ def evaluate_command(
     from basketcli.protocol import FitContext
     from basketcli.render import (
         compare_report,
-        importance_table,
+        field_table,
         result_records,
     )
     from basketcli.sizing import parse_sizing
@@ -85,6 +85,9 @@ def evaluate_command(
 
     def parts(width: int) -> list:
         shown = compare_report(result, keys, width)
-        return shown + ([importance_table(top_features)] if top_features is not None else [])
+        if top_features is not None:
+            shown.append(field_table("feature importance (gain)", top_features, 2,
+                                     ("feature", "gain")))
+        return shown
 
     emit_result(fmt, payload, lambda: result_records(result, keys), parts)

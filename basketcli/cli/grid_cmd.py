@@ -53,8 +53,8 @@ def grid_command(
 
     Rows are validation metrics; the best row (by --sort) is then evaluated on the test targets.
     """
+    from basketcli.cli.parsing import parse_params, parse_sizings, parse_thresholds
     from basketcli.render import grid_report
-    from basketcli.settings import parse_params, parse_sizings, parse_thresholds
     from basketcli.workflows.grid import grid
 
     fmt = output_format(fmt, json_out)

@@ -190,7 +190,7 @@ def metric_keys(text: str | None) -> tuple[str, ...] | None:
     import difflib
 
     from basketcli.errors import ConfigError
-    from basketcli.metrics import METRIC_KEYS
+    from basketcli.evaluation.metrics import METRIC_KEYS
 
     if text is None:
         return None
@@ -210,7 +210,7 @@ def metric_keys(text: str | None) -> tuple[str, ...] | None:
 
 def model_settings(set_: list[str] | None = None, config: Path | None = None) -> dict[str, Any]:
     """The settings of --config, updated by those of --set."""
-    from basketcli.settings import parse_assignments, read_config_file
+    from basketcli.cli.parsing import parse_assignments, read_config_file
 
     values = read_config_file(config) if config else {}
     values.update(parse_assignments(set_ or []))

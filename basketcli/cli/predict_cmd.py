@@ -15,7 +15,7 @@ from basketcli.cli.options import CatalogOpt, JsonOpt
 from basketcli.cli.ui import console, err_console, progress_bars, warn
 
 if TYPE_CHECKING:
-    from basketcli.workflows.predict import CustomerPrediction
+    from basketcli.workflows.predict.predictor import CustomerPrediction
 
 TRUNCATION_WARNINGS = 3  # then one summary line
 
@@ -53,8 +53,8 @@ def predict_command(
     from basketcli.errors import ConfigError
     from basketcli.render import basket_table
     from basketcli.sizing import parse_sizing
-    from basketcli.workflows.predict import (
-        iter_customers,
+    from basketcli.workflows.predict.inputs import iter_customers
+    from basketcli.workflows.predict.predictor import (
         load_predictor,
         sizing_rule,
         write_json,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,13 +18,7 @@ from basketcli.cli.options import (
     output_format,
     settings_options,
 )
-from basketcli.cli.ui import (
-    EXIT_BAD_INPUT,
-    EXIT_INTERRUPTED,
-    emit_result,
-    err_console,
-    progress_bars,
-)
+from basketcli.cli.ui import EXIT_INTERRUPTED, emit_result, err_console, progress_bars
 
 if TYPE_CHECKING:
     from basketcli.data.source import DataSpec
@@ -58,72 +50,31 @@ def train_command(
     Torch models checkpoint after every epoch: Ctrl-C keeps the best weights so far and
     --resume continues from the last checkpoint.
     """
-    from basketcli.engine.distributed import launch_rank
     from basketcli.protocol import FitContext
     from basketcli.render import metrics_tables
-    from basketcli.workflows.train import train
+    from basketcli.workflows.train import interrupted_note, prints, train
 
     fmt = output_format(fmt, json_out)
     out = out or Path("runs") / model
-    follower = distributed and launch_rank() != 0  # only rank 0 prints
-    with _rank_errors(follower):
-        shows = fmt == "table" and not follower
-        try:
-            with progress_bars(shows) as progress:
-                ctx = FitContext(progress=progress, device=device, distributed=distributed,
-                                 dask_scheduler=dask_scheduler)
-                if threads is not None:
-                    ctx.n_threads = threads
-                if shows:
-                    ctx.log = lambda line: err_console.print(line, highlight=False, markup=False)
-                result = train(model, spec, settings, out, force=force, resume=resume,
-                                         ctx=ctx)
-        except KeyboardInterrupt:
-            if follower:
-                raise typer.Exit(EXIT_INTERRUPTED) from None
-            _interrupted(out)
-    if follower:
+    reports = prints(distributed)  # of a --distributed run, only rank 0 prints
+    shows = fmt == "table" and reports
+    try:
+        with progress_bars(shows) as progress:
+            ctx = FitContext(progress=progress, device=device, distributed=distributed,
+                             dask_scheduler=dask_scheduler)
+            if threads is not None:
+                ctx.n_threads = threads
+            if shows:
+                ctx.log = lambda line: err_console.print(line, highlight=False, markup=False)
+            result = train(model, spec, settings, out, force=force, resume=resume, ctx=ctx)
+    except KeyboardInterrupt:
+        if reports:
+            err_console.print(f"[yellow]interrupted:[/] {interrupted_note(out)}",
+                              highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if not reports:
         return
     row = {"model": result.model, **result.validation, "fit seconds": result.fit_seconds}
     emit_result(fmt, result.model_dump(), lambda: [row], lambda width: metrics_tables(
         [row], f"validation metrics; saved {result.run_dir}", extra_columns=("fit seconds",),
         width=width))
-
-
-@contextmanager
-def _rank_errors(follower: bool) -> Iterator[None]:
-    """On ranks other than 0: an error rank 0 reports ends the rank quietly (exit 2); the rank's
-    own errors name it."""
-    from basketcli.engine.distributed import launch_rank
-    from basketcli.engine.ranks import ReportedOnMain
-    from basketcli.errors import BasketError
-
-    try:
-        yield
-    except ReportedOnMain:
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    except BasketError as exc:
-        if not follower:
-            raise
-        raise type(exc)(f"rank {launch_rank()}: {exc.message}") from None
-
-
-def _interrupted(out: Path) -> None:
-    """Ctrl-C: say what is left on disk, exit 130."""
-    from basketcli.artifacts import read_run_info
-    from basketcli.engine.checkpoints import has_checkpoint
-    from basketcli.errors import ArtifactError
-
-    try:
-        started = not read_run_info(out, allow_incomplete=True).complete
-    except ArtifactError:
-        started = False
-    if not started:
-        message = "nothing was written"
-    elif has_checkpoint(out):
-        message = (f"{out} keeps the best weights so far and the last checkpoint (marked "
-                   "incomplete); continue with --resume")
-    else:
-        message = f"{out} is marked incomplete (no epoch had finished); train again with --force"
-    err_console.print(f"[yellow]interrupted:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_INTERRUPTED)

@@ -70,6 +70,4 @@ def tune_command(
                       fixed=settings, monitor=monitor, storage=storage, jobs=jobs,
                       resume=resume, force=force, seed=seed, progress=progress,
                       ctx=FitContext(device=device))
-    emit_result(fmt, result.model_dump(), lambda: [
-        {"trial": t.number, "state": t.state, result.monitor: t.value, "seconds": t.seconds,
-         **t.settings} for t in result.trials], lambda width: tune_report(result, width))
+    emit_result(fmt, result.model_dump(), result.rows, lambda width: tune_report(result, width))

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from basketcli.errors import BasketError
+from basketcli.errors import BasketError, ReportedElsewhere
 
 console = Console()
 err_console = Console(stderr=True)
@@ -25,6 +25,8 @@ def report_error(exc: BaseException) -> int | None:
 
     Call it from an ``except`` block: with --debug it prints the traceback being handled.
     """
+    if isinstance(exc, ReportedElsewhere):
+        return EXIT_BAD_INPUT
     if isinstance(exc, BasketError):
         if DEBUG["enabled"]:
             err_console.print_exception()
@@ -57,7 +59,8 @@ def emit_result(fmt: str, payload: dict[str, Any], records: Callable[[], list[di
                 parts: Callable[[int], Iterable[Any]]) -> None:
     """A result in the output format asked for: json (the whole payload), csv or markdown
     (one record per row), or tables fitted to the console's width."""
-    from basketcli.render import records_markdown, rows_csv
+    from basketcli.render import records_markdown
+    from basketcli.reports import rows_csv
 
     if fmt == "json":
         emit_json(payload)

@@ -129,6 +129,12 @@ class BasketData:
         pair = key[ends]
         return pair // self.n_items, (pair % self.n_items).astype(np.int32), counts, last_rank
 
+    def bought_mask(self) -> np.ndarray:
+        """(users x items) bool: the products in any of each user's orders."""
+        mask = np.zeros((self.n_users, self.n_items), dtype=bool)
+        mask[self.line_user(), self.items] = True
+        return mask
+
     def item_basket_counts(self) -> np.ndarray:
         """Number of baskets (all users) that contain each item."""
         return np.bincount(self.items, minlength=self.n_items).astype(np.int64)
@@ -153,9 +159,9 @@ class BasketData:
         """A BasketData holding only the given users (by index), in the given order."""
         users = np.asarray(users, dtype=np.int64)
         counts = self.orders_per_user()[users]
-        order_idx = _ranges(self.user_offsets[users], counts)
+        order_idx = ranges(self.user_offsets[users], counts)
         sizes = self.basket_sizes()[order_idx]
-        line_idx = _ranges(self.order_offsets[order_idx], sizes)
+        line_idx = ranges(self.order_offsets[order_idx], sizes)
         return replace(
             self,
             user_ids=self.user_ids[users],
@@ -206,8 +212,9 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenate ``arange(s, s + c)`` for every (s, c) without a Python loop."""
+def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(s, s + c)`` for every (s, c), without a Python loop: the positions
+    of runs of rows (a customer's orders, an order's lines, a sparse matrix's rows)."""
     total = int(counts.sum())
     if total == 0:
         return np.zeros(0, dtype=np.int64)

@@ -20,7 +20,6 @@ from basketcli.data.catalog import (
 from basketcli.data.readers import (
     RawOrders,
     complete_journey_path,
-    frame_to_raw,
     read_raw,
     source_files,
 )
@@ -45,11 +44,6 @@ class Dataset:
 def cache_dir() -> Path:
     root = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "basket"
     return Path(root)
-
-
-def frame_to_baskets(frame) -> BasketData:
-    """A long frame (user_id, order_seq, product_id[, order fields, cart_position]) -> baskets."""
-    return raw_to_baskets(frame_to_raw(frame))
 
 
 def raw_to_baskets(raw: RawOrders) -> BasketData:

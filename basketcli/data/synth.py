@@ -59,9 +59,6 @@ FAVOURITE_SHARE_A, FAVOURITE_SHARE_B = 5.5, 2.0  # Beta: chance a line is a favo
 MAX_DAYS = 30
 SUMMARY_FILE = "synth.json"  # the parameters and counts, written last
 USERS_PER_BLOCK = 16_384  # fixed, so the output never depends on the machine
-ORDER_COLUMNS = ["order_id", "user_id", "eval_set", "order_number", "order_dow",
-                 "order_hour_of_day", "days_since_prior_order"]
-LINE_COLUMNS = ["order_id", "product_id", "add_to_cart_order", "reordered"]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 ``batches`` (numpy) turns the CSR arrays of a BasketData into padded model inputs, ``trainer``
 (torch) runs the loop every torch model shares (AdamW, scheduler, clipping, early stopping,
-checkpoints, resume), ``checkpoints`` keeps training state on disk and ``curves`` writes the
-training curves. Importing this package imports no torch; only ``trainer`` and the torch side
-of ``checkpoints`` do.
+checkpoints, resume), ``checkpoints`` keeps training state on disk, ``ranks`` and
+``distributed`` run it on several processes, ``autoencoder`` is `basket embed`'s network.
+Importing this package imports no torch.
 """

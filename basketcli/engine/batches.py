@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from basketcli.data.basket_data import BasketData, _ranges
-
-PAD = 0
+from basketcli.data.basket_data import BasketData, ranges
 
 
 def sliding_examples(data: BasketData) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +41,7 @@ def example_runs(starts: np.ndarray, run: int) -> np.ndarray:
 
 def runs_examples(offsets: np.ndarray, runs: np.ndarray) -> np.ndarray:
     """The example indices of the runs ``runs`` (offsets from ``example_runs``), in order."""
-    return _ranges(offsets[runs], offsets[runs + 1] - offsets[runs])
+    return ranges(offsets[runs], offsets[runs + 1] - offsets[runs])
 
 
 def distinct_orders(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +86,7 @@ def padded_baskets(
     rows = np.repeat(np.arange(len(flat)), sizes)
     cols = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     starts = np.where(present, data.order_offsets[np.maximum(flat, 0)], 0)
-    out[rows, cols] = data.items[_ranges(starts, sizes)].astype(np.int64) + 1
+    out[rows, cols] = data.items[ranges(starts, sizes)].astype(np.int64) + 1
     return out.reshape(*orders.shape, width)
 
 
@@ -96,7 +94,7 @@ def basket_lines(data: BasketData, orders: np.ndarray) -> tuple[np.ndarray, np.n
     """(row, item) of every item in ``orders[row]``: the sparse targets of a batch."""
     sizes = (data.order_offsets[orders + 1] - data.order_offsets[orders]).astype(np.int64)
     rows = np.repeat(np.arange(len(orders), dtype=np.int64), sizes)
-    items = data.items[_ranges(data.order_offsets[orders], sizes)].astype(np.int64)
+    items = data.items[ranges(data.order_offsets[orders], sizes)].astype(np.int64)
     return rows, items
 
 

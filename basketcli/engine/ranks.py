@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from basketcli.errors import BasketError, ConfigError
+from basketcli.errors import BasketError, ConfigError, ReportedElsewhere
 from basketcli.protocol import FitContext
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class ReportedOnMain(BasketError):
+class ReportedOnMain(ReportedElsewhere):
     """Rank 0 failed with an error it reports itself; the other ranks stop quietly."""
 
 

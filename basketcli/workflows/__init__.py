@@ -1,3 +1,3 @@
-"""What each command does, one module per job, each returning a pydantic result and never
-printing: ``train``, ``evaluate`` (evaluate and compare), ``grid``, ``embed``, ``predict``.
-They are built on the shared steps of basketcli.runs."""
+"""What each command does, one module per job (``train``, ``evaluate``, ``tune``, ``grid``,
+``embed``, ``predict``, ``data``), each returning a result and never printing, on the shared
+``steps`` and ``run_dirs``."""

@@ -9,22 +9,13 @@ import numpy as np
 from pydantic import BaseModel
 
 from basketcli.artifacts import now_iso
+from basketcli.data.ev_file import EV_FORMAT, EV_VERSION, EmbeddingFile, nearest, read_ev, write_ev
 from basketcli.data.prepare import Dataset, load_dataset
 from basketcli.data.source import DataSpec
-from basketcli.embedding import (
-    EV_FORMAT,
-    EV_VERSION,
-    EmbeddingFile,
-    EmbedSettings,
-    cooccurrence_inputs,
-    nearest,
-    read_ev,
-    train_autoencoder,
-    write_ev,
-)
+from basketcli.engine.autoencoder import EmbedSettings, cooccurrence_inputs, train_autoencoder
 from basketcli.errors import ArtifactError, ConfigError, DataError
 from basketcli.protocol import FitContext
-from basketcli.runs import prepare
+from basketcli.workflows.steps import prepare
 
 
 class Neighbour(BaseModel):

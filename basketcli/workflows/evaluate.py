@@ -10,46 +10,29 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from basketcli import stats
-from basketcli.artifacts import atomic_path
 from basketcli.data.source import DataSpec
 from basketcli.data.split import EvalSet, Split
 from basketcli.errors import ConfigError
-from basketcli.evaluation import (
+from basketcli.evaluation import comparison
+from basketcli.evaluation.bootstrap import CONFIDENCE, DEFAULT_RESAMPLES
+from basketcli.evaluation.comparison import Versus
+from basketcli.evaluation.metrics import COMPARED_KEYS
+from basketcli.evaluation.scoring import (
     Evaluation,
     Variant,
     evaluate_model,
     target_repeat_share,
     threshold_of,
 )
-from basketcli.metrics import COMPARED_KEYS, f1_from_counts
 from basketcli.protocol import BasketModel, FitContext
 from basketcli.registry import create_model
-from basketcli.runs import (
-    check_vocabulary,
-    data_summary,
-    fit_model,
-    is_run_dir,
-    load_run,
-    prepare,
-)
+from basketcli.reports import TABLE_SUFFIXES, write_table
 from basketcli.sizing import SizingRule
+from basketcli.workflows.run_dirs import check_vocabulary, is_run_dir, load_run
+from basketcli.workflows.steps import data_summary, fit_model, prepare
 from basketcli.workflows.tune import tune
 
 REFERENCE_MODELS = ("gtopfreq", "ptopfreq", "tifuknn")  # in every comparison (DESIGN.md)
-COUNT_KEYS = ("_tp", "_fp", "_fn")  # f1_micro's per-customer counts
-
-
-class Versus(BaseModel):
-    """A model against the run's reference on one metric (difference = model - reference)."""
-
-    reference: str
-    difference: float
-    low: float  # the paired bootstrap interval of the difference, at ``confidence``
-    high: float
-    confidence: float = 0.95  # 0.95 split by Holm over the models compared (holm_levels)
-    p_value: float  # Holm-adjusted over the models compared with this reference
-    verdict: str  # better, worse or no significant difference
 
 
 class ModelResult(BaseModel):
@@ -88,7 +71,7 @@ def evaluate(
     target: str, spec: DataSpec | None, settings: dict[str, Any] | None = None, *,
     threshold: float | None = None, sizing: SizingRule | None = None,
     ctx: FitContext | None = None, from_run: bool = False,
-    bootstrap: int = stats.DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
+    bootstrap: int = DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
     per_customer: Path | None = None,
 ) -> tuple[CompareResult, BasketModel]:
     """Test-split metrics of a model name (fitted now) or of a saved run directory."""
@@ -112,7 +95,7 @@ def compare(
     targets: list[str], spec: DataSpec, *, reference: bool = True,
     threshold: float | None = None,
     sizing: SizingRule | None = None, ctx: FitContext | None = None,
-    bootstrap: int = stats.DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
+    bootstrap: int = DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
     against: str | None = None, seeds: int = 1, per_customer: Path | None = None,
     tune_budget: float | None = None, tune_trials: int | None = None,
     tune_patience: int | None = None,
@@ -200,7 +183,7 @@ def check_outputs(bootstrap: int, per_customer: Path | None) -> None:
     if per_customer is None:
         return
     path = Path(per_customer)
-    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+    if path.suffix.lower() not in TABLE_SUFFIXES:
         raise ConfigError(f"--per-customer {path}: give a .csv or .parquet file name")
     if path.is_dir():
         raise ConfigError(f"--per-customer {path}: is a folder; give a file name")
@@ -215,79 +198,45 @@ def _result(scored: list[_Scored], dataset, split: Split, bootstrap: int, seed: 
     if bootstrap == 0 or not scored:
         return CompareResult(data=summary, models=[s.row for s in scored])
     add_uncertainty(scored, bootstrap, seed, against)
-    return CompareResult(
-        data=summary, models=[s.row for s in scored],
-        bootstrap={"resamples": bootstrap, "seed": seed, "confidence": stats.CONFIDENCE,
-                   "method": "percentile bootstrap over customers; comparisons paired, "
-                             "Holm-adjusted, difference intervals at Holm's level"})
+    method = ("percentile bootstrap over customers; comparisons paired, Holm-adjusted, "
+              "difference intervals at Holm's level")
+    return CompareResult(data=summary, models=[s.row for s in scored], bootstrap={
+        "resamples": bootstrap, "seed": seed, "confidence": CONFIDENCE, "method": method})
 
 
 def add_uncertainty(scored: list[_Scored], resamples: int, seed: int,
                     against: str | None) -> None:
     """Fill every row's intervals and, against the reference, its comparisons: every model is
     resampled on the same draws of customers, so differences are paired."""
-    mean_keys = [k for k in scored[0].row.metrics if k in scored[0].per_user]
-    columns = [*mean_keys, *COUNT_KEYS]
-    matrix = np.column_stack([s.per_user[k] for s in scored for k in columns])
-    sums, counts = stats.resampled_sums(matrix, resamples, seed)
-    width = len(columns)
-    resampled: list[dict[str, np.ndarray]] = []
-    for i, item in enumerate(scored):
-        block = slice(i * width, (i + 1) * width)
-        part_sums, part_counts = sums[:, block], counts[:, block]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.where(part_counts > 0, part_sums / part_counts, np.nan)
-        values = {k: means[:, j] for j, k in enumerate(mean_keys)}
-        tp, fp, fn = (part_sums[:, len(mean_keys) + j] for j in range(3))
-        values["f1_micro"] = f1_from_counts(tp, fp, fn)
-        resampled.append(values)
-        bounds = stats.interval(np.column_stack(list(values.values())))
-        item.row.intervals = {k: (float(lo), float(hi)) for k, (lo, hi) in zip(values, bounds,
-                                                                               strict=True)}
-    for key in COMPARED_KEYS:
-        _compare_on(key, scored, resampled, against)
-
-
-def _compare_on(key: str, scored: list[_Scored], resampled: list[dict[str, np.ndarray]],
-                against: str | None) -> None:
-    """Each model against the reference on ``key``: paired differences, Holm-adjusted."""
     rows = [s.row for s in scored]
-    if against is not None:
-        # A run directory is named by its path; a model name picks its fitted row, and only
-        # where there is none (runs of that model alone), the best run of that model.
-        candidates = ([i for i, r in enumerate(rows) if r.source == against]
-                      or [i for i, r in enumerate(rows) if r.name == against])
-    else:
-        candidates = [i for i, r in enumerate(rows) if r.reference]
-    if not candidates or key not in rows[0].metrics:
-        return
-    ref = max(candidates, key=lambda i: rows[i].metrics[key])
-    others = [i for i in range(len(rows)) if i != ref]
-    differences = [resampled[i][key] - resampled[ref][key] for i in others]
-    p_values = [stats.p_value(d) for d in differences]
-    adjusted, levels = stats.holm(p_values), stats.holm_levels(p_values)
-    for i, diff, p, level in zip(others, differences, adjusted, levels, strict=True):
-        observed = rows[i].metrics[key] - rows[ref].metrics[key]
-        low, high = stats.interval(diff[:, None], confidence=1 - level)[0]
-        rows[i].versus[key] = Versus(
-            reference=rows[ref].name, difference=observed, low=float(low), high=float(high),
-            confidence=1 - level, p_value=p, verdict=stats.verdict(observed, p))
+    keys = [k for k in rows[0].metrics if k in scored[0].per_user]
+    resampled = comparison.resample([s.per_user for s in scored], keys, resamples, seed)
+    for row, values in zip(rows, resampled, strict=True):
+        row.intervals = comparison.intervals(values)
+    candidates = _reference_candidates(rows, against)
+    for key in COMPARED_KEYS:
+        compared = comparison.against_best(key, [r.metrics for r in rows], resampled,
+                                           candidates, [r.name for r in rows])
+        for i, versus in compared.items():
+            rows[i].versus[key] = versus
+
+
+def _reference_candidates(rows: list[ModelResult], against: str | None) -> list[int]:
+    """The rows the reference is the best of: ``against`` (a run directory by its path; a
+    model name picks its fitted row, and only where there is none, the best run of that
+    model), else the reference baselines."""
+    if against is None:
+        return [i for i, r in enumerate(rows) if r.reference]
+    return ([i for i, r in enumerate(rows) if r.source == against]
+            or [i for i, r in enumerate(rows) if r.name == against])
 
 
 def write_per_customer(path: Path, eval_set: EvalSet, scored: list[_Scored]) -> None:
     """One row per customer and model with every per-customer metric: CSV, or Parquet for a
     .parquet/.pq path; written whole or not at all."""
-    import pandas as pd
-
-    path = Path(path)
-    frames = []
-    for item in scored:
-        columns = {k: v for k, v in item.per_user.items() if not k.startswith("_")}
-        frames.append(pd.DataFrame({"customer": eval_set.history.user_ids,
-                                    "model": item.row.source, **columns}))
-    table = pd.concat(frames, ignore_index=True)
-    with atomic_path(path) as tmp:
-        if path.suffix.lower() == ".csv":
-            table.to_csv(tmp, index=False)
-        else:
-            table.to_parquet(tmp, index=False)
+    customers = np.tile(eval_set.history.user_ids, len(scored))
+    models = np.repeat([item.row.source for item in scored], eval_set.n_users)
+    keys = list(dict.fromkeys(k for item in scored for k in item.per_user if not k.startswith("_")))
+    columns = {key: np.concatenate([item.per_user.get(key, np.full(eval_set.n_users, np.nan))
+                                    for item in scored]) for key in keys}
+    write_table(path, {"customer": customers, "model": models, **columns})

@@ -26,32 +26,20 @@ import numpy as np
 from pydantic import BaseModel
 
 from basketcli import registry
-from basketcli.artifacts import (
-    RUN_FILE,
-    atomic_write_json,
-    atomic_write_text,
-    now_iso,
-    read_run_info,
-    write_run,
-)
+from basketcli.artifacts import atomic_write_json, atomic_write_text, now_iso
 from basketcli.data.prepare import Dataset
 from basketcli.data.source import DataSpec
 from basketcli.data.split import Split
 from basketcli.errors import ArtifactError, ConfigError
-from basketcli.evaluation import DEFAULT_THRESHOLD, Variant, evaluate_model
-from basketcli.metrics import METRIC_KEYS
+from basketcli.evaluation.metrics import GRID_KEYS, METRIC_KEYS
+from basketcli.evaluation.scoring import DEFAULT_THRESHOLD, Variant, evaluate_model
 from basketcli.protocol import BasketModel, FitContext, ProgressFactory, silent_progress
 from basketcli.registry import create_model
-from basketcli.render import GRID_KEYS, format_value, rows_csv, write_heatmap_png
-from basketcli.runs import (
-    check_device_name,
-    fit_model,
-    load_run,
-    new_run_info,
-    prepare,
-)
+from basketcli.reports import format_value, rows_csv, write_heatmap_png
 from basketcli.settings import build_config
 from basketcli.sizing import SizingRule
+from basketcli.workflows.run_dirs import RUN_FILE, load_run, new_run_info, read_run_info, write_run
+from basketcli.workflows.steps import check_device_name, fit_model, prepare
 
 RUNS_DIR = "runs"
 MANIFEST_FILE = "grid-spec.json"

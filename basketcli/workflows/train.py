@@ -8,25 +8,27 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from basketcli.artifacts import (
+from basketcli.artifacts import now_iso
+from basketcli.data.prepare import Dataset
+from basketcli.data.source import DataSpec
+from basketcli.engine import ranks
+from basketcli.engine.checkpoints import has_checkpoint, remove_checkpoints
+from basketcli.engine.distributed import launch_rank, process_group
+from basketcli.errors import ArtifactError, BasketError, ConfigError, ReportedElsewhere
+from basketcli.evaluation.scoring import evaluate_model
+from basketcli.protocol import FitContext
+from basketcli.registry import create_model
+from basketcli.reports import write_curves
+from basketcli.workflows.run_dirs import (
     RunInfo,
     begin_run,
     check_run_target,
     discard_run,
-    now_iso,
+    new_run_info,
+    read_run_info,
     write_run_info,
 )
-from basketcli.data.prepare import Dataset
-from basketcli.data.source import DataSpec
-from basketcli.engine import ranks
-from basketcli.engine.checkpoints import remove_checkpoints
-from basketcli.engine.curves import write_curves
-from basketcli.engine.distributed import process_group
-from basketcli.errors import ArtifactError, BasketError, ConfigError
-from basketcli.evaluation import evaluate_model
-from basketcli.protocol import FitContext
-from basketcli.registry import create_model
-from basketcli.runs import check_device_name, fit_model, new_run_info, prepare
+from basketcli.workflows.steps import check_device_name, fit_model, prepare
 
 
 class TrainResult(BaseModel):
@@ -53,11 +55,37 @@ def train(
     """
     out = Path(out)
     ctx = ctx or FitContext()
-    check_device_name(ctx.device)
-    if ctx.distributed:
-        with process_group(ctx) as rank_ctx:
-            return _train(name, spec, settings, out, force, resume, rank_ctx)
-    return _train(name, spec, settings, out, force, resume, ctx)
+    rank = launch_rank() if ctx.distributed else 0
+    try:
+        check_device_name(ctx.device)
+        if ctx.distributed:
+            with process_group(ctx) as rank_ctx:
+                return _train(name, spec, settings, out, force, resume, rank_ctx)
+        return _train(name, spec, settings, out, force, resume, ctx)
+    except BasketError as exc:
+        if rank == 0 or isinstance(exc, ReportedElsewhere):
+            raise
+        raise type(exc)(f"rank {rank}: {exc.message}") from None
+
+
+def prints(distributed: bool) -> bool:
+    """Whether this process reports: always, except the ranks other than 0 of a --distributed
+    run that torchrun started."""
+    return not distributed or launch_rank() == 0
+
+
+def interrupted_note(out: Path) -> str:
+    """What an interrupted `basket train` left in ``out``, and how to go on."""
+    try:
+        started = not read_run_info(out, allow_incomplete=True).complete
+    except ArtifactError:
+        started = False
+    if not started:
+        return "nothing was written"
+    if has_checkpoint(out):
+        return (f"{out} keeps the best weights so far and the last checkpoint (marked "
+                "incomplete); continue with --resume")
+    return f"{out} is marked incomplete (no epoch had finished); train again with --force"
 
 
 def _train(name: str, spec: DataSpec, settings: dict[str, Any], out: Path, force: bool,

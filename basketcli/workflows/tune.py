@@ -30,13 +30,13 @@ from basketcli.artifacts import atomic_write_json, atomic_write_text, now_iso
 from basketcli.data.source import DataSpec
 from basketcli.data.split import Split
 from basketcli.errors import ArtifactError, ConfigError
-from basketcli.evaluation import Variant, evaluate_model
-from basketcli.metrics import METRIC_KEYS
+from basketcli.evaluation.metrics import METRIC_KEYS
+from basketcli.evaluation.scoring import Variant, evaluate_model
 from basketcli.protocol import FitContext, ProgressFactory, silent_progress
 from basketcli.registry import create_model
-from basketcli.render import rows_csv
-from basketcli.runs import fit_model, prepare
+from basketcli.reports import rows_csv
 from basketcli.settings import build_config
+from basketcli.workflows.steps import fit_model, prepare
 
 STUDY_FILE = "study.db"
 BEST_FILE = "best.json"
@@ -69,6 +69,11 @@ class TuneResult(BaseModel):
     trials_per_minute: float
     storage: str | None
     search_space: dict[str, dict[str, Any]]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One record per trial (trials.csv, --format csv)."""
+        return [{"trial": t.number, "state": t.state, self.monitor: t.value,
+                 "seconds": t.seconds, **t.settings} for t in self.trials]
 
 
 def parse_budget(text: str | None) -> float | None:
@@ -427,9 +432,7 @@ def _result(study: Any, model: str, out: Path | None, monitor: str, fixed: dict[
 
 def _write(out: Path, result: TuneResult, spec: DataSpec) -> None:
     atomic_write_json(out / BEST_FILE, result.best_settings)
-    table = [{"trial": r.number, "state": r.state, result.monitor: r.value, "seconds": r.seconds,
-              **r.settings} for r in result.trials]
-    if table:
-        atomic_write_text(out / TRIALS_FILE, rows_csv(table))
+    if result.trials:
+        atomic_write_text(out / TRIALS_FILE, rows_csv(result.rows()))
     atomic_write_json(out / SUMMARY_FILE, {**result.model_dump(), "data":
                                            spec.model_dump(mode="json"), "finished": now_iso()})

@@ -1,10 +1,3 @@
-"""Shared parts of the neural next-basket models (CNNGRU, AttnGRU).
-
-``config`` and ``model`` import no torch at module level, so listing models and ``--help`` stay
-light; ``modules`` (the torch networks) is imported only inside fit/score/load.
-"""
-
-from plugins.neural.config import NeuralConfig
-from plugins.neural.model import NeuralBasketModel
-
-__all__ = ["NeuralBasketModel", "NeuralConfig"]
+"""The neural next-basket models (CNNGRU, AttnGRU) and their shared parts. Importing this
+package imports nothing (`basket models` finds the models' files through it); ``modules``, the
+torch networks, is imported only inside fit, score and load."""

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from basketcli.metrics import METRIC_KEYS
+from basketcli.evaluation.metrics import METRIC_KEYS
 from basketcli.protocol import ModelConfig, search
 
 

@@ -27,7 +27,7 @@ from basketcli.engine.batches import (
 from basketcli.errors import ArtifactError, DataError
 from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig
 from basketcli.sizing import SizingRule
-from plugins.neural.config import NeuralConfig
+from basketcli_models.neural.config import NeuralConfig
 
 if TYPE_CHECKING:
     import torch
@@ -60,8 +60,8 @@ class NeuralBasketModel(BasketModel):
 
     # --- the network ---------------------------------------------------------------------------
     def _network(self, n_items: int):
-        from plugins.neural.features import N_FEATURES
-        from plugins.neural.modules import NextBasketNet
+        from basketcli_models.neural.modules import NextBasketNet
+        from basketcli_models.neural.repeat_features import N_FEATURES
 
         cfg = self.config
         return NextBasketNet(
@@ -81,7 +81,7 @@ class NeuralBasketModel(BasketModel):
         orders, windows = distinct_orders(last_order_windows(starts, ends, cfg.n_orders))
         arrays = [padded_baskets(data, orders, cfg.max_order_items), windows]
         if cfg.repeat_signal:
-            from plugins.neural.features import repeat_features
+            from basketcli_models.neural.repeat_features import repeat_features
 
             arrays += repeat_features(data, starts, ends)
         return arrays
@@ -106,8 +106,8 @@ class NeuralBasketModel(BasketModel):
         import torch
 
         from basketcli.engine.trainer import Trainer, TrainSettings, prepare_torch
-        from plugins.neural.loss import listwise_softmax, sample_candidates, weighted_bce
-        from plugins.neural.modules import candidate_columns
+        from basketcli_models.neural.loss import listwise_softmax, sample_candidates, weighted_bce
+        from basketcli_models.neural.modules import candidate_columns
 
         cfg = self.config
         starts, targets = sliding_examples(train)
@@ -157,7 +157,7 @@ class NeuralBasketModel(BasketModel):
 
         validate = None
         if valid is not None and valid.n_users:
-            from basketcli.evaluation import Variant, evaluate_model
+            from basketcli.evaluation.scoring import Variant, evaluate_model
 
             def validate() -> dict[str, float]:
                 # Under --distributed every rank scores its share of the customers.
@@ -174,7 +174,7 @@ class NeuralBasketModel(BasketModel):
     def _load_embeddings(self, item_ids: np.ndarray) -> dict[str, Any]:
         import torch
 
-        from basketcli.embedding import align_vectors, read_ev
+        from basketcli.data.ev_file import align_vectors, read_ev
 
         cfg = self.config
         vectors, covered = align_vectors(read_ev(Path(cfg.embeddings)), item_ids,
@@ -219,7 +219,7 @@ class NeuralBasketModel(BasketModel):
         with torch.inference_mode(), self._autocast():
             logits = self.net(*self._tensors(self._arrays(histories, starts, ends)))
             if self.config.loss == "softmax":
-                from plugins.neural.loss import basket_probabilities
+                from basketcli_models.neural.loss import basket_probabilities
 
                 mean_basket = (np.diff(histories.user_line_offsets())
                                / np.maximum(ends - starts, 1)).astype(np.float32)

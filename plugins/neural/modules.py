@@ -8,8 +8,8 @@ import math
 import torch
 from torch import nn
 
-from plugins.neural.dropout import Dropout, dropout
-from plugins.neural.recurrence import GRURecurrence
+from basketcli_models.neural.dropout import Dropout, dropout
+from basketcli_models.neural.recurrence import GRURecurrence
 
 
 def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -68,7 +68,7 @@ class OrderEncoderAttention(nn.Module):
     The attention is an ``nn.MultiheadAttention``; its forward pass is computed from the same
     weights as scaled dot-product attention written out (the steps of torch's CPU kernel for
     such small maps), which takes far fewer operations than the module's general path and
-    draws its dropout masks with ``plugins.neural.dropout``. The projections that depend on
+    draws its dropout masks with ``dropout``. The projections that depend on
     the product alone (input projection, query/key/value) are computed once per distinct
     product of the batch (``item_rows``).
     """
@@ -119,7 +119,7 @@ class OrderSequenceGRU(nn.Module):
     (``GRURecurrence``, the same equations): the first layer's input gates are then computed
     once per distinct order of the batch rather than once per window entry (consecutive
     examples of a customer share most of their orders), and the dropout masks come from
-    ``plugins.neural.dropout``. On GPUs ``nn.GRU`` runs (cuDNN's fused kernel).
+    ``dropout``. On GPUs ``nn.GRU`` runs (cuDNN's fused kernel).
     """
 
     def __init__(self, hidden: int, n_layers: int, dropout: float) -> None:

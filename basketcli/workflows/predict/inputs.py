@@ -29,7 +29,7 @@ STDIN = "-"
 @dataclass(frozen=True)
 class CustomerOrders:
     id: Any  # str or int from the input; None for a lone customer without an id
-    orders: list  # raw JSON, checked by ``check_orders``
+    orders: list  # raw JSON, checked by ``check_history`` and ``check_order``
     where: str  # how messages name this customer, e.g. "orders.json: customer 'c1'"
 
 
@@ -207,15 +207,8 @@ def _kind(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def check_orders(customer: CustomerOrders) -> list[list[str | int]]:
-    """The customer's orders as lists of product references, or a DataError naming the spot."""
-    orders = check_history(customer)
-    for n, order in enumerate(orders, start=1):
-        check_order(customer.where, n, order)
-    return orders
-
-
 def check_history(customer: CustomerOrders) -> list:
+    """The customer's orders (a non-empty list), or a DataError naming the spot."""
     orders, where = customer.orders, customer.where
     if not isinstance(orders, list):
         raise DataError(f"{where}: orders must be a list of orders (lists of product names or "

@@ -15,19 +15,20 @@ from typing import IO, Any
 
 import numpy as np
 
-from basketcli.artifacts import RunInfo, atomic_path
+from basketcli.artifacts import atomic_path
 from basketcli.data.basket_data import from_flat
 from basketcli.data.catalog import default_catalog_path, read_catalog
 from basketcli.data.prepare import dataset_catalog
 from basketcli.data.source import BUNDLED, DataSpec
 from basketcli.errors import ArtifactError, ConfigError
-from basketcli.metrics import top_k
+from basketcli.evaluation.metrics import top_k
+from basketcli.evaluation.selection import select_basket
 from basketcli.protocol import BasketModel
-from basketcli.runs import load_run
-from basketcli.sizing import SizingRule, select_basket
+from basketcli.sizing import SizingRule
 from basketcli.workflows.predict.inputs import CustomerOrders, check_history, check_order
 from basketcli.workflows.predict.names import ProductResolver, Warn
 from basketcli.workflows.predict.reasons import explain
+from basketcli.workflows.run_dirs import RunInfo, load_run
 
 # Customers scored together. Past a few hundred, a batch gets slower per customer: the model's
 # and the basket rule's passes over its scores matrix (customers x products) leave the CPU
@@ -61,7 +62,6 @@ class CustomerPrediction:
     size_rule: str
     orders_given: int
     orders_used: int
-    skipped_products: int = 0
 
     @property
     def basket(self) -> list[PredictedProduct]:
@@ -150,9 +150,8 @@ class Predictor:
         counts, columns = self._choose(scores)
         pick_rows = np.repeat(np.arange(n), counts)
         chosen = rounded_scores(scores[pick_rows, columns])
-        seen = np.zeros(scores.shape, dtype=bool)  # products of each customer's whole history
-        seen[given.line_user(), given.items] = True
-        bought = seen[pick_rows, columns].tolist()
+        # Products of each customer's whole history.
+        bought = given.bought_mask()[pick_rows, columns].tolist()
         product_ids = self.vocabulary[columns].tolist()
         names = self.resolver.names_of_rows(columns)
         reasons = explain(self.model, given, pick_rows, columns, self.resolver.name_of,

@@ -1,9 +1,9 @@
 """Gradient-boosted trees over (customer, product) candidates, as the Instacart competition was won.
 
 Candidates are the products of each customer's history (plus, optionally, popular products they
-never bought); each candidate row carries the features of ``plugins.features``. Training rows
-come from several past target orders per customer (each with the features of the history
-before it). By default XGBoost (``rank:pairwise``, ``hist``) learns to order each customer's
+never bought); each candidate row carries the features of ``features``. Training rows come
+from several past target orders per customer (each with the features of the history before
+it). By default XGBoost (``rank:pairwise``, ``hist``) learns to order each customer's
 candidates (one query group per customer and target) and stops early on the validation
 targets' ndcg@10; a logistic fit of the margins on the validation rows (Platt scaling) turns
 them into probabilities. With ``objective=binary`` it learns whether each candidate is in the
@@ -40,7 +40,8 @@ from basketcli.errors import ArtifactError, ConfigError
 from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig, search
 from basketcli.registry import create_model
 from basketcli.sizing import SizingRule, parse_sizing
-from plugins.features import (
+from basketcli_models.xgboost.dask import NO_ROWS, Boosted, boost_on_dask
+from basketcli_models.xgboost.features import (
     FEATURE_NAMES,
     FEATURE_SET_VERSION,
     ProductStats,
@@ -49,9 +50,13 @@ from plugins.features import (
     labels,
     training_levels,
 )
-from plugins.neighbours import NeighbourCells, check_models, fit_models, score_cells
-from plugins.neighbours import feature_names as neighbour_features
-from plugins.xgboost_dask import NO_ROWS, Boosted, boost_on_dask
+from basketcli_models.xgboost.neighbour_scores import (
+    NeighbourCells,
+    check_models,
+    fit_models,
+    score_cells,
+)
+from basketcli_models.xgboost.neighbour_scores import feature_names as neighbour_features
 
 MODEL_FILE = "model.ubj"  # XGBoost's own UBJSON format: data only, never code
 FILLER_SCALE = 1e-6  # non-candidates score FILLER_SCALE x basket share
@@ -97,8 +102,8 @@ class XGBoostConfig(ModelConfig):
         "the first of `neighbours` scores best (the most popular without neighbours)",
         json_schema_extra=search(choices=[0, 10, 30]))
     exclude_features: list[str] = Field(
-        [], description="candidate features left out (names as in `plugins/features.py`): "
-        "for ablations, or a feature that means nothing on your data")
+        [], description="candidate features left out, for ablations or a feature that means "
+        f"nothing on your data: any of {', '.join(FEATURE_NAMES)}")
     neighbours: list[str] = Field(
         [], description="registered models (such as tifuknn, upcf, taiw) whose scores of each "
         "candidate are features: what customers like this one buy; fitted on the histories "

@@ -5,17 +5,11 @@ j places from the group's end is weighted r_b**j; group i places from the last i
 r_g**i; both levels are averaged. The prediction mixes the customer's own vector with the mean
 vector of their k nearest customers (Euclidean distance): alpha * own + (1 - alpha) * neighbours.
 
-Neighbour search. A pool of at most ``exact_pool`` customers is searched exhaustively, a batch
-of customers at a time (sparse products, a dense batch x pool distance block). An exhaustive
-search costs pool x pool distances, which at the full Instacart size (206,209 customers) is
-hours on a laptop, so a larger pool is searched through clusters (an inverted-file index, as
-in FAISS's IVF): customers are embedded by their weights on the ``embed_dims`` most popular
-products, k-means (seeded) groups them into about 2 sqrt(pool) clusters, and each customer is
-compared exactly (full sparse vectors) with the ``candidates`` customers of the clusters nearest
-to its own cluster's centre. The pool's own neighbours are found cluster by cluster, once per
-pool; other customers (new or changed histories) one cluster group at a time. The result is
-approximate: on synthetic Instacart-shaped data most of the exact neighbours are found and the
-rest are replaced by customers almost as close (see bench/baselines.py).
+Neighbour search: exhaustive for a pool of at most ``exact_pool`` customers, a batch at a time;
+a larger pool is searched through k-means clusters of the customers' weights on the
+``embed_dims`` most popular products (an inverted-file index, as in FAISS's IVF), each customer
+compared exactly with the ``candidates`` customers of the clusters nearest to its own: an
+approximation (docs/models.md, bench/baselines.py).
 """
 
 from __future__ import annotations
@@ -24,7 +18,13 @@ import numpy as np
 from pydantic import Field
 
 from basketcli.data.basket_data import BasketData
-from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig, search
+from basketcli.protocol import FitContext, FitReport, ModelConfig, search
+from basketcli_models.neighbourhood.core import (
+    NeighbourhoodModel,
+    csr_arrays,
+    csr_from,
+    unchanged_pool_rows,
+)
 
 
 class TifuKNNConfig(ModelConfig):
@@ -78,12 +78,6 @@ def order_weights(
 def user_vectors(histories: BasketData, cfg: TifuKNNConfig):
     weights = order_weights(histories, cfg.groups, cfg.within_decay, cfg.group_decay)
     return histories.user_item_counts(order_weights=weights)
-
-
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenated ``arange(s, s + c)`` for every (s, c), without a Python loop."""
-    ends = np.cumsum(counts)
-    return np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts - starts, counts)
 
 
 def _row_sq_norms(matrix) -> np.ndarray:
@@ -148,12 +142,11 @@ def _kmeans(points: np.ndarray, n_clusters: int, rng: np.random.Generator,
     return centroids
 
 
-class TifuKNN(BasketModel):
+class TifuKNN(NeighbourhoodModel):
     """TIFU-KNN: time-decayed repeat frequencies blended with the k nearest customers."""
 
     name = "tifuknn"
     Config = TifuKNNConfig
-    reference = True
 
     def __init__(self, config: TifuKNNConfig | None = None) -> None:
         super().__init__(config)
@@ -167,7 +160,7 @@ class TifuKNN(BasketModel):
         self._pool_neighbours: np.ndarray | None = None  # (P x k) for the pool's own customers
         self._id_order: np.ndarray | None = None  # pool rows sorted by customer id
 
-    def _set_pool(self, histories: BasketData) -> None:
+    def set_pool(self, histories: BasketData) -> None:
         self.pool = user_vectors(histories, self.config).astype(np.float32)
         self.pool_user_ids = histories.user_ids.copy()
         self.pool_sq_norms = _row_sq_norms(self.pool)
@@ -175,12 +168,8 @@ class TifuKNN(BasketModel):
         self._reset_search()
 
     def fit(self, train: BasketData, valid, ctx: FitContext) -> FitReport:
-        self._set_pool(train)
+        self.set_pool(train)
         return FitReport(info={"pool_users": int(self.pool.shape[0])})
-
-    def prepare_scoring(self, histories: BasketData) -> None:
-        # Neighbours come from the population's histories as known at scoring time.
-        self._set_pool(histories)
 
     @property
     def clustered(self) -> bool:
@@ -255,23 +244,8 @@ class TifuKNN(BasketModel):
         """Pool row of each query whose vector equals that pool customer's, else -1."""
         if self._id_order is None:
             self._id_order = np.argsort(self.pool_user_ids, kind="stable")
-        order = self._id_order
-        at = np.minimum(np.searchsorted(self.pool_user_ids[order], query_user_ids),
-                        len(order) - 1)
-        rows = np.where(self.pool_user_ids[order[at]] == query_user_ids, order[at], -1)
-        # Same vector: same length, then the same indices and values, entry by entry.
-        query, pool = query.tocsr(), self.pool
-        lengths = np.diff(query.indptr)
-        known = np.flatnonzero(rows >= 0)
-        known = known[lengths[known] == np.diff(pool.indptr)[rows[known]]]
-        at_query = _ranges(query.indptr[known], lengths[known])
-        at_pool = _ranges(pool.indptr[rows[known]], lengths[known])
-        differs = ((query.indices[at_query] != pool.indices[at_pool])
-                   | (query.data[at_query] != pool.data[at_pool]))
-        owner = np.repeat(np.arange(len(known)), lengths[known])
-        same = np.zeros(len(rows), dtype=bool)
-        same[known[np.bincount(owner[differs], minlength=len(known)) == 0]] = True
-        return np.where(same, rows, -1)
+        return unchanged_pool_rows(query.tocsr(), query_user_ids, self.pool, self.pool_user_ids,
+                                   self._id_order)
 
     # --- scoring -------------------------------------------------------------------------------
     def score(self, histories: BasketData) -> np.ndarray:
@@ -344,20 +318,11 @@ class TifuKNN(BasketModel):
             out[row] = block @ weights
 
     def state(self) -> dict[str, np.ndarray]:
-        pool = self.pool.tocsr()
-        return {
-            "pool_data": pool.data, "pool_indices": pool.indices, "pool_indptr": pool.indptr,
-            "pool_shape": np.array(pool.shape), "pool_user_ids": self.pool_user_ids,
-            "popularity": self.popularity,
-        }
+        return {**csr_arrays("pool", self.pool), "pool_user_ids": self.pool_user_ids,
+                "popularity": self.popularity}
 
     def set_state(self, arrays: dict[str, np.ndarray]) -> None:
-        from scipy import sparse
-
-        self.pool = sparse.csr_matrix(
-            (arrays["pool_data"], arrays["pool_indices"], arrays["pool_indptr"]),
-            shape=tuple(arrays["pool_shape"]),
-        )
+        self.pool = csr_from("pool", arrays)
         self.pool_user_ids = arrays["pool_user_ids"]
         self.pool_sq_norms = _row_sq_norms(self.pool)
         self.popularity = arrays["popularity"]

@@ -13,13 +13,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from basketcli.data.basket_data import BasketData
 from basketcli.data.split import EvalSet
 from basketcli.engine import ranks
-from basketcli.errors import ConfigError, PluginLoadError
-from basketcli.metrics import K_VALUES, MetricAccumulator, ranking_metrics, set_f1, top_k
+from basketcli.errors import ConfigError, ModelError
+from basketcli.evaluation.metrics import (
+    K_VALUES,
+    METRIC_KEYS,
+    MetricAccumulator,
+    ranking_metrics,
+    set_f1,
+    top_k,
+)
+from basketcli.evaluation.selection import select_basket
 from basketcli.protocol import BasketModel, ProgressFactory, silent_progress
-from basketcli.sizing import SizingRule, select_basket
+from basketcli.sizing import SizingRule
 
 DEFAULT_THRESHOLD = 0.5
 RANKING_BASKET = SizingRule(kind="top-k", k=10)
@@ -51,15 +58,8 @@ class Evaluation:
     score_seconds: float
     n_users: int
     # Each per-customer metric (NaN where undefined), and f1_micro's per-customer counts
-    # (_tp, _fp, _fn), for intervals and paired comparisons (basketcli.stats).
+    # (_tp, _fp, _fn), for intervals and paired comparisons (basketcli.evaluation.bootstrap).
     per_user: dict[str, np.ndarray]
-
-
-def presence_mask(data: BasketData) -> np.ndarray:
-    """(users x items) bool: the items in any of each user's orders."""
-    mask = np.zeros((data.n_users, data.n_items), dtype=bool)
-    mask[data.line_user(), data.items] = True
-    return mask
 
 
 def scored_batches(
@@ -77,13 +77,13 @@ def scored_batches(
             scores = np.asarray(model.score(history), dtype=np.float32)
             expected = (len(users), eval_set.history.n_items)
             if scores.shape != expected:
-                raise PluginLoadError(
+                raise ModelError(
                     f"model {model.name} returned scores of shape {scores.shape}, "
                     f"expected {expected}"
                 )
             if not np.isfinite(scores).all():
-                raise PluginLoadError(f"model {model.name} returned NaN or infinite scores")
-            yield scores, presence_mask(eval_set.target.select_users(users)), presence_mask(history)
+                raise ModelError(f"model {model.name} returned NaN or infinite scores")
+            yield scores, eval_set.target.select_users(users).bought_mask(), history.bought_mask()
             task.advance(len(users))
 
 
@@ -119,7 +119,7 @@ def evaluate_model(
     results = []
     for variant, rule, acc in zip(variants, rules, tally.variants, strict=True):
         metrics = {**shared, **acc.result()}
-        ordered = {k: metrics[k] for k in _ordered_keys(metrics)}
+        ordered = {k: metrics[k] for k in METRIC_KEYS if k in metrics}
         per_user = {**tally.ranking.values(), **acc.values()}
         results.append(Evaluation(ordered, variant, rule.label(), seconds, eval_set.n_users,
                                   per_user))
@@ -192,8 +192,3 @@ def _basket(scores: np.ndarray, ranked: np.ndarray, rule: SizingRule) -> np.ndar
         return mask
     return select_basket(scores, rule)
 
-
-def _ordered_keys(metrics: dict[str, float]) -> list[str]:
-    from basketcli.metrics import METRIC_KEYS
-
-    return [k for k in METRIC_KEYS if k in metrics]

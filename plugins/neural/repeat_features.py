@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from basketcli.data.basket_data import BasketData, _ranges
+from basketcli.data.basket_data import BasketData, ranges
 
 DECAYS = (0.5, 0.8, 0.95)
 FEATURE_NAMES = (
@@ -32,11 +32,11 @@ def repeat_features(
     ``features`` is (N, N_FEATURES) float32, one row per distinct (history, product) pair.
     """
     lengths = (ends - starts).astype(np.int64)
-    orders = _ranges(starts, lengths)
+    orders = ranges(starts, lengths)
     order_row = np.repeat(np.arange(len(starts), dtype=np.int64), lengths)
     order_age = np.repeat(ends - 1, lengths) - orders  # 0 = the most recent basket
     sizes = data.order_offsets[orders + 1] - data.order_offsets[orders]
-    items = data.items[_ranges(data.order_offsets[orders], sizes)].astype(np.int64)
+    items = data.items[ranges(data.order_offsets[orders], sizes)].astype(np.int64)
     line_row = np.repeat(order_row, sizes)
     line_age_steps = np.repeat(order_age, sizes)
     line_age = line_age_steps.astype(np.float64)

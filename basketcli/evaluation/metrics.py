@@ -30,6 +30,8 @@ HEADLINE_KEYS: tuple[str, ...] = (
 )
 # The metrics a comparison tests against the reference (paired bootstrap).
 COMPARED_KEYS: tuple[str, ...] = ("recall@10", "ndcg@10")
+# The metrics a grid's rows show first, in this order (the original report's).
+GRID_KEYS: tuple[str, ...] = ("f1_micro", "precision@10", "recall@10", "ndcg@10")
 
 
 def top_k(scores: np.ndarray, k: int, group: int = 64) -> np.ndarray:

@@ -19,36 +19,10 @@ The scoring is Cornac's (``cornac.models.UPCF``, 3.0.1, which calls similaripy):
   by ``s(u, v)^q``: ``score(u, i) = sum_{v in N_k(u)} s(u, v)^q pi_v(i)``. A large q leaves
   little but the closest customers, and u's own profile (weight 1) carries the repeat signal.
 
-Differences from Cornac, all deliberate: a pool customer with the same customer id as the one
-scored is never its neighbour (under basket's protocol the pool holds the same histories as the
-queries, so Cornac would count a customer twice); Cornac keeps only each row's top 100 products
-(similaripy's ``dot_product`` default k), which cannot change a top-10 list, while every product
-is scored here; products without evidence (score 0) are ordered by popularity, below the lowest
-positive score of the row, so that top-k lists are full and deterministic; equal similarities
-at the k-th place go by pool order, not by similaripy's heap; a row whose best similarity
-passes 1 (possible when alpha > 0 and purchases repeat) is divided by it before the power q,
-which keeps its ranking and keeps float32 from overflowing (Cornac's scores become inf there).
-
-Defaults: r = 10, alpha = 0.5, q = 10, k = 100, the best validation recall@10 on the bundled
-sample over r in {1, 2, 3, 5, 10, 25, 100}, alpha in {0, 0.25, 0.5, 0.75, 1} and q in {1, 2, 5,
-10, 25, 50, 100} (k hardly matters there). Cornac's own defaults are r = 1, alpha = 0.25, q = 1.
-
-Neighbour search. A pool of at most ``exact_pool`` customers is searched exhaustively (a sparse
-product, a dense batch x pool block of similarities): the scores then equal Cornac's up to
-float32 rounding. That costs sum_i deg(i)^2 multiply-adds (deg(i): customers who bought product
-i), about 1.3e11 at the full Instacart size, hours on two cores; clustering customers by their
-popular products (TIFU-KNN's index) finds few of these neighbours (barely better than chance on the
-sample). A larger pool is searched with champion lists (Manning, Raghavan, Schuetze,
-Introduction to Information Retrieval, 7.1.3): v's term for product i in s(u, v) is
-``x_v(i) / |x_v|^(2 (1 - alpha))`` whoever u is, and product i lists the ``champions`` pool
-customers with the largest terms. A customer's lists, summed over their products (one sparse
-product per batch), give a partial similarity; the ``candidates`` best pool customers by it are
-compared exactly, and the k best of those are the neighbours. This is the approximation: a
-neighbour that is in none of the customer's lists, or not among the best candidates, is missed
-and replaced by the next best candidate (its weight is still exact). It works best when
-neighbours share products few others buy; on synthetic data without such structure it finds a
-minority of the exact neighbours. The pool's own neighbours are found once per pool; a customer
-whose purchases differ from their pool row (or who is not in the pool) is searched when scored.
+Where and why it differs from Cornac, how the defaults were chosen and how a large pool is
+searched (champion lists, Manning et al., Introduction to Information Retrieval, 7.1.3: an
+approximation): docs/models.md. A pool of at most ``exact_pool`` customers is searched
+exhaustively, and the scores then equal Cornac's up to float32 rounding.
 """
 
 from __future__ import annotations
@@ -59,8 +33,14 @@ import numpy as np
 from pydantic import Field
 from scipy import sparse
 
-from basketcli.data.basket_data import BasketData
-from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig, search
+from basketcli.data.basket_data import BasketData, ranges
+from basketcli.protocol import FitContext, FitReport, ModelConfig, search
+from basketcli_models.neighbourhood.core import (
+    NeighbourhoodModel,
+    csr_arrays,
+    csr_from,
+    unchanged_pool_rows,
+)
 
 
 class UPCFConfig(ModelConfig):
@@ -257,7 +237,7 @@ def pair_similarities(query_presence: sparse.csr_matrix, query_norms: np.ndarray
     query_rows = np.repeat(np.arange(query_presence.shape[0]), np.diff(query_presence.indptr))
     bought[query_rows * n_items + query_presence.indices] = True
     lengths = np.diff(pool_counts.indptr)[columns]
-    at = _ranges(pool_counts.indptr[columns], lengths)
+    at = ranges(pool_counts.indptr[columns], lengths)
     pair = np.repeat(np.arange(len(rows)), lengths)
     hit = bought[rows[pair] * n_items + pool_counts.indices[at]]
     dots = np.bincount(pair[hit], weights=pool_counts.data[at[hit]], minlength=len(rows))
@@ -266,12 +246,11 @@ def pair_similarities(query_presence: sparse.csr_matrix, query_norms: np.ndarray
 
 
 # --- the model --------------------------------------------------------------------------------
-class UPCF(BasketModel):
+class UPCF(NeighbourhoodModel):
     """UP-CF@r: customers with similar purchases (asymmetric cosine), recent baskets weighted."""
 
     name = "upcf"
     Config = UPCFConfig
-    reference = True
 
     def __init__(self, config: UPCFConfig | None = None) -> None:
         super().__init__(config)
@@ -286,7 +265,7 @@ class UPCF(BasketModel):
         self._pool_neighbours: tuple[np.ndarray, np.ndarray] | None = None
         self._id_order: np.ndarray | None = None
 
-    def _set_pool(self, histories: BasketData) -> None:
+    def set_pool(self, histories: BasketData) -> None:
         self.pool = Pool(
             counts=basket_counts(histories),
             profiles=recency_profiles(histories, self.config.recency),
@@ -296,12 +275,8 @@ class UPCF(BasketModel):
         self._reset_search()
 
     def fit(self, train: BasketData, valid, ctx: FitContext) -> FitReport:
-        self._set_pool(train)
+        self.set_pool(train)
         return FitReport(info={"pool_users": self.pool.size, "exhaustive": not self.large_pool})
-
-    def prepare_scoring(self, histories: BasketData) -> None:
-        # Neighbours come from the population's histories as known at scoring time.
-        self._set_pool(histories)
 
     @property
     def large_pool(self) -> bool:
@@ -375,21 +350,9 @@ class UPCF(BasketModel):
         """Pool row of each query whose purchased products equal that pool customer's, else -1."""
         if self._id_order is None:
             self._id_order = np.argsort(self.pool.user_ids, kind="stable")
-        order = self._id_order
-        at = np.minimum(np.searchsorted(self.pool.user_ids[order], query_user_ids),
-                        len(order) - 1)
-        rows = np.where(self.pool.user_ids[order[at]] == query_user_ids, order[at], -1)
         pool_presence, _ = self._search_state()
-        lengths = np.diff(query_presence.indptr)
-        known = np.flatnonzero(rows >= 0)
-        known = known[lengths[known] == np.diff(pool_presence.indptr)[rows[known]]]
-        at_query = _ranges(query_presence.indptr[known], lengths[known])
-        at_pool = _ranges(pool_presence.indptr[rows[known]], lengths[known])
-        differs = query_presence.indices[at_query] != pool_presence.indices[at_pool]
-        owner = np.repeat(np.arange(len(known)), lengths[known])
-        same = np.zeros(len(rows), dtype=bool)
-        same[known[np.bincount(owner[differs], minlength=len(known)) == 0]] = True
-        return np.where(same, rows, -1)
+        return unchanged_pool_rows(query_presence, query_user_ids, pool_presence,
+                                   self.pool.user_ids, self._id_order, compare_values=False)
 
     # --- scoring -----------------------------------------------------------------------------
     def score(self, histories: BasketData) -> np.ndarray:
@@ -427,13 +390,13 @@ class UPCF(BasketModel):
     def state(self) -> dict[str, np.ndarray]:
         pool = self.pool
         return {
-            **_csr_arrays("counts", pool.counts), **_csr_arrays("profiles", pool.profiles),
+            **csr_arrays("counts", pool.counts), **csr_arrays("profiles", pool.profiles),
             "user_ids": pool.user_ids, "popularity": pool.popularity,
         }
 
     def set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.pool = Pool(
-            counts=_csr_from("counts", arrays), profiles=_csr_from("profiles", arrays),
+            counts=csr_from("counts", arrays), profiles=csr_from("profiles", arrays),
             user_ids=arrays["user_ids"], popularity=arrays["popularity"].astype(np.float64),
         )
         self._reset_search()
@@ -472,21 +435,3 @@ def neighbour_weights(values: np.ndarray, has_history: np.ndarray, k: int,
         weights[keeps_self, k - 1] = 0.0
     own = np.where(keeps_self, np.power(np.float32(1.0) / scale, power), 0.0)
     return weights, own.astype(np.float32)
-
-
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenated ``arange(s, s + c)`` for every (s, c), without a Python loop."""
-    ends = np.cumsum(counts)
-    return np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts - starts, counts)
-
-
-def _csr_arrays(prefix: str, matrix: sparse.csr_matrix) -> dict[str, np.ndarray]:
-    return {f"{prefix}_data": matrix.data, f"{prefix}_indices": matrix.indices,
-            f"{prefix}_indptr": matrix.indptr, f"{prefix}_shape": np.array(matrix.shape)}
-
-
-def _csr_from(prefix: str, arrays: dict[str, np.ndarray]) -> sparse.csr_matrix:
-    return sparse.csr_matrix(
-        (arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"]),
-        shape=tuple(int(n) for n in arrays[f"{prefix}_shape"]),
-    )

@@ -1,4 +1,4 @@
-"""How sure a metric is: bootstrap intervals over customers and paired comparisons of models.
+"""How sure a metric is: bootstrap intervals over customers, p-values and Holm's adjustment.
 
 A table's metric is a mean over customers (or, for f1_micro, a ratio of sums over customers),
 so its uncertainty comes from which customers happened to be in the data. The bootstrap draws
@@ -55,10 +55,9 @@ def resampled_sums(values: np.ndarray, resamples: int, seed: int = 0
     return sums, counts
 
 
-def resampled_means(values: np.ndarray, resamples: int, seed: int = 0) -> np.ndarray:
-    """The mean of each column over its defined customers, per resample (resamples x columns;
-    NaN where a resample holds no defined customer)."""
-    sums, counts = resampled_sums(values, resamples, seed)
+def means(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The mean of each column over its defined customers, per resample, from
+    ``resampled_sums`` (NaN where a resample holds no defined customer)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / counts, np.nan)
 

@@ -1,9 +1,9 @@
 """Other models' scores as candidates and features: what similar customers buy.
 
-A ranking model (``plugins.xgboost``) learns from the customer's own history; the reference
-models that look at other customers (TIFU-KNN, UP-CF@r, TAIW) know what customers like this one
-buy, including products this one never bought. ``NeighbourScores`` fits such models on a
-population of histories and, for the customers of those histories, gives
+The xgboost ranker learns from the customer's own history; the reference models that look at
+other customers (TIFU-KNN, UP-CF@r, TAIW) know what customers like this one buy, including
+products this one never bought. ``fit_models`` fits such models on a population of histories and
+``score_cells`` gives, for the customers of those histories, ``NeighbourCells``:
 
 - explore candidates: each customer's best-scored products they never bought;
 - per (customer, product) cell: each model's score and that score over the customer's best
@@ -21,9 +21,10 @@ import numpy as np
 
 from basketcli.data.basket_data import BasketData
 from basketcli.errors import ConfigError
-from basketcli.metrics import top_k
+from basketcli.evaluation.metrics import top_k
 from basketcli.protocol import BasketModel, FitContext
-from basketcli.registry import create_model, get_model_class
+from basketcli.registry import get_model_class
+from basketcli_models.submodels import fit_submodels
 
 BLOCK = 256  # customers scored at once (each model's block of scores is BLOCK x products)
 
@@ -43,12 +44,9 @@ def check_models(names: list[str], owner: str) -> None:
 
 def fit_models(names: list[str], hist: BasketData, ctx: FitContext) -> list[BasketModel]:
     """The models, with their default settings, fitted on ``hist`` and ready to score it."""
-    fitted = []
-    for name in names:
-        model = create_model(name)
-        model.fit(hist, None, FitContext(catalog=ctx.catalog, n_threads=ctx.n_threads))
+    fitted = fit_submodels([(name, None) for name in names], hist, None, ctx)
+    for model in fitted:
         model.prepare_scoring(hist)
-        fitted.append(model)
     return fitted
 
 
@@ -82,8 +80,7 @@ def score_cells(models: list[BasketModel], hist: BasketData, explore: int) -> Ne
         users = np.arange(lo, min(lo + BLOCK, hist.n_users))
         block = hist.select_users(users)
         scores = [np.asarray(m.score(block), dtype=np.float32) for m in models]
-        bought = np.zeros((len(users), hist.n_items), dtype=bool)
-        bought[block.line_user(), block.items] = True
+        bought = block.bought_mask()
         if explore > 0 and models:
             masked = np.where(bought, -np.inf, scores[0])
             picks = top_k(masked, min(explore, hist.n_items))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from plugins.neural import NeuralBasketModel, NeuralConfig
+from basketcli_models.neural.config import NeuralConfig
+from basketcli_models.neural.model import NeuralBasketModel
 
 
 class CNNGRUConfig(NeuralConfig):

@@ -25,33 +25,10 @@ Complete Journey, whose visits are irregular, order positions win (validation nd
 against 0.1666 in days; test 0.1795 against 0.1586); on the Instacart sample days do (0.4520
 against 0.4390).
 
-Where this implementation differs from the authors' code, and why:
-
-* Fitting. The authors learn (a_i, p_i, m_i, b_i, d_i) by stochastic gradient descent on a BPR
-  loss, jointly with a BPR matrix factorisation that scores products never bought (TAIW; the
-  variant without it is their TAIWI). Here the kernel is a closed-form fit, vectorised and
-  deterministic: the product's consecutive repurchase intervals in the training histories (all
-  customers) get an exponential + normal mixture by EM, shrunk towards the same mixture fitted
-  on every product's intervals (``prior_strength`` pseudo-intervals), so that a product with few
-  repurchases borrows the population's shape. The scale a_i is the product's repurchase rate
-  (consecutive repurchases per purchase that could have been followed by one, shrunk to the
-  population's rate): with a density kernel, a_i * kernel is then the chance of buying again
-  times the density of when. No matrix factorisation: products a customer never bought are
-  scored by the neighbour term alone (as in TAIWI).
-* Time of prediction. The authors evaluate at the target basket's true timestamp; here the
-  target is unknown when scoring, so t is the last order's time plus the customer's mean gap
-  between orders (one order without days; the population's mean gap for one-order customers).
-* Neighbours. By default (``neighbours_for="unbought"``) the neighbour mean only scores products
-  the customer has not bought, so a bought product's score is its own repurchase timing
-  (alpha * s); ``"all"`` mixes over every product as the authors' NBRKNN does. Neighbours are
-  found by Euclidean distance between unit-length vectors (the same ranking as the authors'
-  Annoy angular distance) with TIFU-KNN's search (exact, or clustered for large pools), and a
-  customer is never their own neighbour (the authors' Annoy query returns the customer too).
-* Defaults. k=199 is the authors' tuned value on Dunnhumby, the grocery data set of the paper.
-  alpha=0.9 (the authors tuned 0.5 there) is the better one on the validation targets of both
-  bundled data sets: 0.5 -> 0.9 moves validation recall@10 from 0.343-0.350 to 0.368-0.370 on
-  the Instacart sample and from 0.142 to 0.149 on Complete Journey (the test targets were not
-  read to choose it). ``prior_strength`` and the EM settings have no counterpart there.
+The kernel is a closed-form fit (EM on each product's repurchase intervals, shrunk towards the
+population's), not the authors' SGD on a BPR loss; there is no matrix factorisation (as in their
+TAIWI); the time of prediction is estimated; by default the neighbour mean scores only products
+the customer has not bought. What differs from the authors' code, and why: docs/models.md.
 """
 
 from __future__ import annotations
@@ -65,9 +42,10 @@ from scipy import sparse
 from scipy.special import expit
 
 from basketcli.data.basket_data import BasketData
-from basketcli.protocol import BasketModel, FitContext, FitReport, ModelConfig, search
-from plugins.tifuknn import TifuKNN, TifuKNNConfig
-from plugins.topfreq import popularity
+from basketcli.protocol import FitContext, FitReport, ModelConfig, search
+from basketcli_models.neighbourhood.core import NeighbourhoodModel, csr_arrays, csr_from
+from basketcli_models.neighbourhood.tifuknn import TifuKNN, TifuKNNConfig
+from basketcli_models.topfreq import popularity
 
 if TYPE_CHECKING:
     from basketcli.data.split import EvalSet
@@ -362,13 +340,11 @@ def unit_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
 
 
 # --- the model -----------------------------------------------------------------------------------
-class TAIW(BasketModel):
+class TAIW(NeighbourhoodModel):
     """TAIW: per-product repurchase-timing intensities (decay + due bump) mixed with user-kNN."""
 
     name = "taiw"
     Config = TAIWConfig
-    reference = True
-    gives_probabilities = False
 
     def __init__(self, config: TAIWConfig | None = None) -> None:
         super().__init__(config)
@@ -387,7 +363,7 @@ class TAIW(BasketModel):
         if len(units) == 1 or valid is None or not valid.n_users:
             population = self._fit_unit(train, units[0])  # no choice to make (or no targets)
         else:
-            from basketcli.evaluation import evaluate_model
+            from basketcli.evaluation.scoring import evaluate_model
 
             for unit in units:
                 population = self._fit_unit(train, unit)
@@ -396,7 +372,7 @@ class TAIW(BasketModel):
             ctx.log(f"taiw: validation ndcg@10 {validation['days']:.4f} in days, "
                     f"{validation['orders']:.4f} in orders: {best}")
             if best == self.unit:  # the last fit won: keep it, pooling the training histories
-                self._set_pool(train)
+                self.set_pool(train)
             else:
                 population = self._fit_unit(train, best)
         return FitReport(info={"time_unit": self.unit, "mean_gap": self.mean_gap,
@@ -410,15 +386,11 @@ class TAIW(BasketModel):
         self.mean_gap = population_mean_gap(train, unit)
         self.mixture, population = fit_interval_mixtures(
             train, unit, self.mean_gap, cfg.prior_strength, cfg.em_iterations)
-        self._set_pool(train)
+        self.set_pool(train)
         return population
 
-    def prepare_scoring(self, histories: BasketData) -> None:
-        # Neighbours (and the popularity fill) come from the population as known at scoring
-        # time; the product timings stay those fitted on the training histories.
-        self._set_pool(histories)
-
-    def _set_pool(self, histories: BasketData) -> None:
+    def set_pool(self, histories: BasketData) -> None:
+        # The product timings stay those fitted on the training histories.
         self.pool = self.timing(histories)
         self.pool_user_ids = histories.user_ids.copy()
         self.popularity = popularity(histories)
@@ -435,12 +407,9 @@ class TAIW(BasketModel):
             searcher = TifuKNN(TifuKNNConfig(k=cfg.k, batch_size=cfg.batch_size,
                                              exact_pool=cfg.exact_pool, candidates=cfg.candidates,
                                              embed_dims=cfg.embed_dims, seed=cfg.seed))
-            unit = unit_rows(self.pool)
-            searcher.set_state({
-                "pool_data": unit.data, "pool_indices": unit.indices, "pool_indptr": unit.indptr,
-                "pool_shape": np.array(unit.shape), "pool_user_ids": self.pool_user_ids,
-                "popularity": self.popularity,
-            })
+            searcher.set_state({**csr_arrays("pool", unit_rows(self.pool)),
+                                "pool_user_ids": self.pool_user_ids,
+                                "popularity": self.popularity})
             self._searcher = searcher
         return self._searcher
 
@@ -496,12 +465,10 @@ class TAIW(BasketModel):
 
     # --- persistence -----------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
-        pool = self.pool.tocsr()
         return {
             **self.mixture.arrays(),
             "unit_is_days": np.array(self.unit == "days"), "mean_gap": np.array(self.mean_gap),
-            "pool_data": pool.data, "pool_indices": pool.indices, "pool_indptr": pool.indptr,
-            "pool_shape": np.array(pool.shape), "pool_user_ids": self.pool_user_ids,
+            **csr_arrays("pool", self.pool), "pool_user_ids": self.pool_user_ids,
             "popularity": self.popularity,
         }
 
@@ -509,9 +476,7 @@ class TAIW(BasketModel):
         self.mixture = IntervalMixture.from_arrays(arrays)
         self.unit = "days" if bool(arrays["unit_is_days"]) else "orders"
         self.mean_gap = float(arrays["mean_gap"])
-        self.pool = sparse.csr_matrix(
-            (arrays["pool_data"], arrays["pool_indices"], arrays["pool_indptr"]),
-            shape=tuple(arrays["pool_shape"]))
+        self.pool = csr_from("pool", arrays)
         self.pool_user_ids = arrays["pool_user_ids"]
         self.popularity = arrays["popularity"].astype(np.float64)
         self._searcher = None

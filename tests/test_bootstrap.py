@@ -1,6 +1,6 @@
-"""Bootstrap intervals and paired comparisons (basketcli.stats, workflows.evaluate), through
-`basket compare`/`evaluate` too: coverage, verdicts, width against the number of customers,
-seeds, per-customer files."""
+"""Bootstrap intervals and paired comparisons (evaluation.bootstrap and comparison, assembled by
+workflows.evaluate), through `basket compare`/`evaluate` too: coverage, verdicts, width against
+the number of customers, seeds, per-customer files."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ import pandas as pd
 import pytest
 from conftest import one_line_error
 
-from basketcli import stats
+from basketcli.evaluation import bootstrap
 from basketcli.workflows.evaluate import ModelResult, _Scored, add_uncertainty
+
+
+def resampled_means(values: np.ndarray, resamples: int, seed: int = 0) -> np.ndarray:
+    return bootstrap.means(*bootstrap.resampled_sums(values, resamples, seed))
 
 
 def test_the_95_percent_interval_covers_the_true_mean_about_95_percent_of_the_time():
@@ -20,7 +24,8 @@ def test_the_95_percent_interval_covers_the_true_mean_about_95_percent_of_the_ti
     covered = 0
     for trial in range(400):
         values = np.random.default_rng(trial).beta(2, 5, size=300)
-        low, high = stats.interval(stats.resampled_means(values[:, None], 1000, seed=trial))[0]
+        means = resampled_means(values[:, None], 1000, seed=trial)
+        low, high = bootstrap.interval(means)[0]
         covered += low <= true_mean <= high
     assert 0.93 <= covered / 400 <= 0.97
 
@@ -29,7 +34,8 @@ def test_the_interval_narrows_as_one_over_the_root_of_the_customers():
     rng = np.random.default_rng(1)
     widths = {}
     for n in (400, 1600, 6400):
-        low, high = stats.interval(stats.resampled_means(rng.beta(2, 5, n)[:, None], 2000))[0]
+        means = resampled_means(rng.beta(2, 5, n)[:, None], 2000)
+        low, high = bootstrap.interval(means)[0]
         widths[n] = high - low
     assert 1.7 < widths[400] / widths[1600] < 2.3
     assert 1.7 < widths[1600] / widths[6400] < 2.3
@@ -37,9 +43,9 @@ def test_the_interval_narrows_as_one_over_the_root_of_the_customers():
 
 def test_resamples_are_seeded_and_leave_undefined_customers_out():
     values = np.array([[0.0, np.nan], [1.0, 1.0], [0.5, np.nan], [0.25, 0.0]])
-    first = stats.resampled_means(values, 50, seed=3)
-    assert np.array_equal(first, stats.resampled_means(values, 50, seed=3), equal_nan=True)
-    assert not np.array_equal(first, stats.resampled_means(values, 50, seed=4), equal_nan=True)
+    first = resampled_means(values, 50, seed=3)
+    assert np.array_equal(first, resampled_means(values, 50, seed=3), equal_nan=True)
+    assert not np.array_equal(first, resampled_means(values, 50, seed=4), equal_nan=True)
     # Each resample is a draw of 4 customers with replacement; a mean leaves out the customers
     # for whom the metric is undefined (NaN), as the point estimate does.
     picks = np.random.default_rng(3).integers(0, 4, size=(50, 4))
@@ -50,17 +56,17 @@ def test_resamples_are_seeded_and_leave_undefined_customers_out():
 
 def test_holm_adjustment_by_hand():
     # sorted 0.01, 0.02, 0.04 -> 3 x 0.01, max(0.03, 2 x 0.02), max(0.04, 1 x 0.04)
-    assert stats.holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
-    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert bootstrap.holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert bootstrap.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
 
 
 def test_holm_levels_by_hand():
     # sorted 0.001 (< 0.05/3: rejected), 0.03 (>= 0.05/2: kept, Holm stops), 0.04 (at 0.025 too)
-    assert stats.holm_levels([0.04, 0.001, 0.03]) == pytest.approx([0.025, 0.05 / 3, 0.025])
+    assert bootstrap.holm_levels([0.04, 0.001, 0.03]) == pytest.approx([0.025, 0.05 / 3, 0.025])
     # no stop: each at its own step, 0.05/3, 0.05/2, 0.05/1
-    assert stats.holm_levels([0.04, 0.001, 0.02]) == pytest.approx([0.05, 0.05 / 3, 0.025])
-    assert stats.holm_levels([0.001, 0.002]) == pytest.approx([0.025, 0.05])
-    assert stats.holm_levels([0.2]) == pytest.approx([0.05])
+    assert bootstrap.holm_levels([0.04, 0.001, 0.02]) == pytest.approx([0.05, 0.05 / 3, 0.025])
+    assert bootstrap.holm_levels([0.001, 0.002]) == pytest.approx([0.025, 0.05])
+    assert bootstrap.holm_levels([0.2]) == pytest.approx([0.05])
 
 
 def scored(name: str, values: np.ndarray, reference: bool = False) -> _Scored:

@@ -1,4 +1,4 @@
-"""Candidates and user x product features for the gradient-boosted model (``plugins.xgboost``).
+"""Candidates and user x product features for the gradient-boosted model (``model``).
 
 Everything is computed from BasketData's CSR arrays with whole-array numpy operations: sorts,
 ``bincount`` and ``searchsorted`` over order lines, never a Python loop per row or per user.

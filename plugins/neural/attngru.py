@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from plugins.neural import NeuralBasketModel, NeuralConfig
+from basketcli_models.neural.config import NeuralConfig
+from basketcli_models.neural.model import NeuralBasketModel
 
 
 class AttnGRUConfig(NeuralConfig):
