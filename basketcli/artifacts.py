@@ -6,11 +6,21 @@ own files are a bundle (``save_bundle``/``load_bundle``): JSON metadata, named a
 files, none of which can run code when read, each checked against the size and SHA-256
 recorded when it was saved. Run directories (basket.json around a bundle) are
 ``basketcli.workflows.run_dirs``'.
+
+A folder is replaced the same way: its successor is written whole beside it, then
+``replace_folder`` renames the old folder aside (``.NAME.old``), renames the new one into
+place and deletes the old one. No file system renames two folders at once, so a crash between
+the two renames leaves NAME missing and ``.NAME.old`` whole: ``standing_in`` reads it in
+NAME's place meanwhile, and ``settle_folder`` (the next writer of NAME calls it) renames it
+back; once NAME is there again, a ``.NAME.old`` beside it is deleted. A folder is deleted by
+renaming it into a ``.NAME.*.trash`` folder first, so a half-deleted folder never lies under a
+name anything reads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import io
 import json
@@ -51,8 +61,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_folder(path: Path) -> Iterator[Path]:
     """Yield a new, empty folder beside ``path`` to fill; when the block succeeds it replaces
-    ``path`` (an old folder is removed only once the new one is in place), else it is removed."""
-    path = Path(path)
+    ``path`` (``replace_folder``: an old folder is removed only once the new one is in place),
+    else it is removed."""
+    path = _real(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
@@ -60,16 +71,95 @@ def atomic_folder(path: Path) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_folder(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- replacing a folder once its successor is complete ----------------------------------------
+OLD_TAG = "old"  # .NAME.old: the folder being replaced, between replace_folder's two renames
+TRASH_SUFFIX = ".trash"
+
+
+def _real(path: Path) -> Path:
+    """``path``, or the folder it names when it is a link or ends in '.' or '..' (the link
+    stays; the folder it points at is the one replaced)."""
+    path = Path(path)
+    if path.is_symlink() or path.name in ("", ".", ".."):
+        return path.resolve()
+    return path
+
+
+def beside(path: Path, tag: str) -> Path:
+    """The hidden sibling ``.NAME.TAG`` of ``path``: where a successor of a folder is written
+    until it is complete (same parent, so the same file system: renames are atomic)."""
+    path = _real(path)
+    return path.with_name(f".{path.name}.{tag}")
+
+
+def replace_folder(new: Path, path: Path) -> None:
+    """Put the complete folder ``new`` (beside ``path``) at ``path``: rename the old folder
+    aside, rename ``new`` into place, delete the old one. Until the second rename ``path``
+    is the old folder (or, after a crash between the renames, ``.NAME.old``: see
+    ``settle_folder``)."""
+    path = _real(path)
+    settle_folder(path)
+    if path.exists() or path.is_symlink():
+        old = beside(path, OLD_TAG)
+        os.replace(path, old)  # until the next line, .NAME.old stands in for path
+        os.replace(new, path)
+        remove_folder(old)
+    else:
+        os.replace(new, path)
+
+
+def settle_folder(path: Path) -> None:
+    """Finish a ``replace_folder`` that a crash cut short: the old folder set aside goes back
+    to ``path`` when ``path`` is missing (the crash came between the two renames, so the old
+    folder is still the one in place), and is deleted when ``path`` is there; deletions a
+    crash interrupted are finished."""
+    path = _real(path)
+    old = beside(path, OLD_TAG)
+    if old.is_dir() and not old.is_symlink():
+        if path.exists() or path.is_symlink():
+            remove_folder(old)
+        else:
+            with contextlib.suppress(FileNotFoundError):  # another process settled it first
+                os.replace(old, path)
+    if path.parent.is_dir():
+        name = glob.escape(path.name)
+        for pattern in (f".{name}.*{TRASH_SUFFIX}", f"..{name}.*{TRASH_SUFFIX}"):
+            for trash in path.parent.glob(pattern):
+                shutil.rmtree(trash, ignore_errors=True)
+
+
+def standing_in(path: Path) -> Path:
+    """The folder to read for ``path``: ``path`` itself, or the old folder (``.NAME.old``)
+    when a crash between ``replace_folder``'s renames left ``path`` missing. Reads only."""
+    path = Path(path)
+    if not path.exists():
+        old = beside(path, OLD_TAG)
+        if old.is_dir() and not old.is_symlink():
+            return old
+    return path
+
+
+def remove_folder(path: Path) -> None:
+    """Delete the folder ``path`` (if there): renamed into a ``.NAME.*.trash`` folder first,
+    so a crash midway leaves no part of it under its own name (``settle_folder`` of a
+    sibling finishes the deletion)."""
+    path = Path(path)
+    if not (path.exists() or path.is_symlink()):
+        return
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+        return
+    trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TRASH_SUFFIX,
+                                  dir=path.parent))
+    with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+        os.replace(path, trash / path.name)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -223,6 +223,39 @@ def test_runs_finished_before_a_failure_are_kept(invoke, tiny_csv, tmp_path, fit
     assert len(json.loads(r.stdout)["rows"]) == 3
 
 
+def test_force_keeps_the_finished_grid_until_the_new_one_is_finished(invoke, tiny_csv,
+                                                                      tmp_path, fits,
+                                                                      monkeypatch):
+    from test_kill import tree_digest
+
+    from basketcli import registry
+
+    registry.register(Flaky)
+    out = tmp_path / "grid"
+    r = run_grid(invoke, tiny_csv, out, "--model", "flaky", "--param", "prior_strength=1,2")
+    assert r.exit_code == 0, r.output
+    files = tree_digest(out)
+    args = ("--model", "flaky", "--param", "prior_strength=1,2,3")
+    monkeypatch.setitem(Flaky.failing, "prior_strength", 3.0)
+    r = run_grid(invoke, tiny_csv, out, *args, "--force")
+    assert r.exit_code == 2 and "simulated failure" in r.stderr
+    assert tree_digest(out) == files  # the previous grid, its runs and results, byte for byte
+    assert (tmp_path / ".grid.next" / "runs").is_dir()
+    monkeypatch.setitem(Flaky.failing, "prior_strength", None)
+    r = run_grid(invoke, tiny_csv, out, *args, "--force", "--resume", "--json")
+    assert r.exit_code == 0, r.output
+    assert [f["prior_strength"] for f in fits] == [1.0, 2.0, 1.0, 2.0, 3.0]
+    assert len(json.loads(r.stdout)["rows"]) == 3
+    assert len(json.loads((out / "grid.json").read_text())["rows"]) == 3
+    assert len(list((out / "runs").iterdir())) == 3
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    # --force replaces the whole folder: files of the user's in it are not thrown away.
+    (out / "notes.txt").write_text("mine")
+    r = run_grid(invoke, tiny_csv, out, *args, "--force")
+    assert r.exit_code == 2 and "besides the grid (notes.txt)" in r.stderr
+    assert (out / "notes.txt").read_text() == "mine"
+
+
 def test_a_best_setting_on_the_edge_of_the_grid_says_so():
     from basketcli.workflows.grid import edge_notes
 

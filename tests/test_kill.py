@@ -1,11 +1,17 @@
-"""No half-written output: SIGKILL a running command at random moments, then inspect the disk."""
+"""No half-written output: SIGKILL a running command at random moments, then inspect the disk.
 
+The helpers (``start``, ``kill_when``, ``run_and_kill``, ``tree_digest``) serve the other kill
+tests too (tests/test_retrain.py).
+"""
+
+import hashlib
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,15 +21,40 @@ from basketcli.workflows.run_dirs import read_run_info
 BASKET = [sys.executable, "-c", "from basketcli.cli import main; main()"]
 
 
-def run_and_kill(args, delay):
+def start(args) -> subprocess.Popen:
+    """`basket ARGS` as a subprocess (its output discarded)."""
     env = {**os.environ, "COLUMNS": "200"}
-    proc = subprocess.Popen([*BASKET, *args], stdout=subprocess.DEVNULL,
+    return subprocess.Popen([*BASKET, *map(str, args)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=env)
-    time.sleep(delay)
-    if proc.poll() is None:
+
+
+def kill_when(proc, ready=None, delay=0.0, timeout=120.0) -> bool:
+    """SIGKILL ``proc`` ``delay`` seconds after ``ready()`` first holds (polled every
+    millisecond; None: at once); returns whether it was still running when killed."""
+    deadline = time.monotonic() + timeout
+    while ready is not None and not ready() and proc.poll() is None:
+        assert time.monotonic() < deadline, "the moment to kill never came"
+        time.sleep(0.001)
+    if delay:
+        time.sleep(delay)
+    killed = proc.poll() is None
+    if killed:
         proc.send_signal(signal.SIGKILL)
     proc.wait()
+    return killed
+
+
+def run_and_kill(args, delay):
+    proc = start(args)
+    kill_when(proc, delay=delay)
     return proc.returncode
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` by relative path: equal means byte for byte."""
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def assert_previous_or_new_complete(run, before):
@@ -47,16 +78,15 @@ def test_sigkill_during_train_leaves_a_consistent_run(tmp_path, tiny_csv, seed):
     # First a complete run, then a --force retrain killed at a random moment.
     subprocess.run([*BASKET, "train", "--model", "tifuknn", "--data", str(tiny_csv),
                     "--out", str(run)], check=True, capture_output=True)
-    before = read_run_info(run)
+    before, files = read_run_info(run), tree_digest(run)
     run_and_kill(["train", "--model", "tifuknn", "--data", str(tiny_csv), "--out", str(run),
                   "--force", "--set", "k=3"], delay=rng.uniform(0.2, 4.0))
     assert_previous_or_new_complete(run, before)
-    if run.exists():
-        try:
-            info = read_run_info(run)
-        except ArtifactError:
-            return
-        assert info.config["k"] in (before.config["k"], 3)
+    info = read_run_info(run)  # never incomplete: the retrain wrote beside it
+    if info.config["k"] == before.config["k"]:
+        assert tree_digest(run) == files  # the previous run, byte for byte
+    else:
+        assert info.config["k"] == 3  # the retrain had finished and replaced it
     leftovers = [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")]
     assert set(leftovers) <= {"run", "tiny.csv"}
 

@@ -63,6 +63,7 @@ def test_out_holding_a_run_needs_force(invoke, tiny_csv, tmp_path):
     assert r.exit_code == 0, r.output
     assert read_run_info(run).model == "gtopfreq"
     assert sorted(p.name for p in run.iterdir()) == ["basket.json", "model.json", "model.npz"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing left beside
 
 
 def test_force_never_replaces_a_folder_that_is_not_a_run(invoke, tiny_csv, tmp_path):

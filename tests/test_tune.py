@@ -79,6 +79,42 @@ def test_a_study_resumes_and_refuses_other_data_or_an_occupied_folder(invoke, ti
     assert invoke(*args, "--trials", "1", "--force").exit_code == 0
 
 
+def test_force_keeps_the_finished_search_until_the_new_one_is_written(invoke, tiny_csv,
+                                                                      tmp_path, monkeypatch):
+    from test_kill import tree_digest
+
+    from basketcli.errors import DataError
+    from basketcli.workflows import tune as workflow
+
+    out, beside = tmp_path / "tuned", tmp_path / ".tuned.next"
+    args = ["tune", "--model", "gptopfreq", "--data", tiny_csv, "--out", out]
+    assert invoke(*args, "--trials", "2").exit_code == 0
+    files = tree_digest(out)
+    real = workflow._optimize
+
+    def failing(study, *rest, **kwargs):  # the new search runs its trials, then fails
+        assert tree_digest(out) == files and (beside / "study.db").is_file()
+        real(study, *rest, **kwargs)
+        raise DataError("the search broke")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(workflow, "_optimize", failing)
+        one_line_error(invoke(*args, "--trials", "2", "--force"), "the search broke")
+    assert tree_digest(out) == files  # best.json and the rest, byte for byte
+    # --force --resume continues the new search beside it, which then replaces the old one.
+    r = invoke(*args, "--trials", "3", "--force", "--resume", "--json")
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert len(result["trials"]) == 3 and not beside.exists()
+    assert result["storage"] == f"sqlite:///{out.resolve() / 'study.db'}"
+    assert json.loads((out / "tune.json").read_text())["trials"] == result["trials"]
+    assert (out / "trials.csv").read_text().count("\n") == 4
+    # --force replaces the whole folder: files of the user's in it are not thrown away.
+    (out / "notes.txt").write_text("mine")
+    one_line_error(invoke(*args, "--trials", "1", "--force"), "besides the study (notes.txt)")
+    assert (out / "notes.txt").read_text() == "mine"
+
+
 def test_the_test_targets_are_never_read(tmp_path, tiny_data):
     """Shuffling the test targets between customers changes nothing tuning sees."""
     from basketcli.data.source import DataSpec

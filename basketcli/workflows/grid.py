@@ -6,6 +6,11 @@ as a run directory under ``OUT/runs/``, whose basket.json also holds the validat
 every post-hoc variant (threshold x sizing); so an interrupted grid resumes without refitting,
 and new thresholds are scored on the saved models without retraining. The best row is chosen
 on the validation metric; only that setting is then evaluated, once, on the test targets.
+
+``force`` on a finished grid (grid.json there) builds the new grid in ``.OUT.next`` beside it,
+which replaces OUT only once finished (``artifacts.replace_folder``): a failed or killed new
+grid leaves the previous one, its runs and results, as they were; ``force`` with ``resume``
+continues it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,15 @@ import numpy as np
 from pydantic import BaseModel
 
 from basketcli import registry
-from basketcli.artifacts import atomic_write_json, atomic_write_text, now_iso
+from basketcli.artifacts import (
+    atomic_write_json,
+    atomic_write_text,
+    beside,
+    now_iso,
+    remove_folder,
+    replace_folder,
+    settle_folder,
+)
 from basketcli.data.prepare import Dataset
 from basketcli.data.source import DataSpec
 from basketcli.data.split import Split
@@ -46,6 +59,8 @@ MANIFEST_FILE = "grid-spec.json"
 GRID_JSON = "grid.json"
 GRID_CSV = "grid.csv"
 HEATMAP_PNG = "heatmap.png"
+GRID_FILES = frozenset({RUNS_DIR, MANIFEST_FILE, GRID_JSON, GRID_CSV, HEATMAP_PNG})
+NEXT_TAG = "next"  # .OUT.next: a forced new grid, until it has replaced OUT
 
 
 @dataclass(frozen=True)
@@ -232,14 +247,19 @@ def rescore_run(
     return RunRecord(run, metrics, fitted=False)
 
 
-def _check_out(out: Path, model: str, dataset: Dataset, resume: bool, force: bool) -> None:
+def _check_out(out: Path, model: str, dataset: Dataset, resume: bool, force: bool) -> Path:
+    """Where the grid writes: ``out``, or beside it when ``force`` replaces a finished grid
+    (kept until the new one is finished; ``resume`` continues one interrupted)."""
+    settle_folder(out)  # a replacement a crash cut short between its renames
     manifest = out / MANIFEST_FILE
     if not out.exists():
-        return
+        return out
     if not out.is_dir():
         raise ArtifactError(f"--out {out}: is a file; choose a folder")
+    if force and (out / GRID_JSON).is_file():
+        return _beside(out, resume)
     if not any(out.iterdir()) or force:
-        return
+        return out
     if not manifest.is_file():
         raise ArtifactError(
             f"--out {out}: exists and holds no grid; choose another --out or pass --force"
@@ -263,6 +283,27 @@ def _check_out(out: Path, model: str, dataset: Dataset, resume: bool, force: boo
             f"--out {out}: holds a grid on other data (its --data differs); resume it with the "
             "same data options or choose another --out"
         )
+    return out
+
+
+def _beside(out: Path, resume: bool) -> Path:
+    """The folder of a new grid that replaces the finished one in ``out`` once finished."""
+    others = sorted(p.name for p in out.iterdir() if not _own(p.name))
+    if others:
+        raise ArtifactError(
+            f"--out {out}: holds files besides the grid ({', '.join(others[:3])}); --force "
+            "replaces the whole folder once the new grid is finished: move them, or choose "
+            "another --out")
+    work = beside(out, NEXT_TAG)
+    if not resume:
+        remove_folder(work)  # an earlier forced grid, interrupted: not continued
+    return work
+
+
+def _own(name: str) -> bool:
+    """A file of a grid folder: its files, a write a crash cut short, a file manager's."""
+    return name in GRID_FILES or (name.startswith(".") and name.endswith(".tmp")) \
+        or name == ".DS_Store"
 
 
 def grid(
@@ -284,10 +325,10 @@ def grid(
     out = Path(out)
     dataset, split = prepare(spec)
     runs = plan_runs(model, params, fixed, dataset.fingerprint)
-    _check_out(out, model, dataset, resume, force)
+    work = _check_out(out, model, dataset, resume, force)
 
-    runs_dir = out / RUNS_DIR
-    atomic_write_json(out / MANIFEST_FILE, {
+    runs_dir = work / RUNS_DIR
+    atomic_write_json(work / MANIFEST_FILE, {
         "model": model, "data": spec.model_dump(mode="json"),
         "data_fingerprint": dataset.fingerprint, "params": params, "fixed": fixed,
         "created": now_iso(),
@@ -327,15 +368,17 @@ def grid(
         heatmap=heatmap_of(rows, labels, sort), notes=notes + edge_notes(rows, labels, sort),
     )
     if heatmap_png and result.heatmap is not None:
-        path = write_heatmap_png(result.heatmap, out / HEATMAP_PNG)
-        result.heatmap_png = str(path) if path else None
+        path = write_heatmap_png(result.heatmap, work / HEATMAP_PNG)
+        result.heatmap_png = str(out / path.name) if path else None
         if path is None:
             result.notes.append(f"matplotlib is not installed, so no {HEATMAP_PNG}: install "
                                 "basket[plot] for PNG plots")
-    atomic_write_text(out / GRID_CSV, rows_csv(rows))
-    atomic_write_json(out / GRID_JSON, {
+    atomic_write_text(work / GRID_CSV, rows_csv(rows))
+    atomic_write_json(work / GRID_JSON, {
         "model": model, "data": spec.model_dump(mode="json"), "sort": sort, **result.payload(),
     })
+    if work != out:
+        replace_folder(work, out)  # the new grid replaces the old one, whole
     return result
 
 

@@ -1,19 +1,35 @@
 """Run directories: basket.json (what was trained, on what, how well, whether it is complete)
 beside the model's bundle. Written atomically, or marked incomplete while a training run
 writes into them; read back with every problem a one-line ArtifactError saying what to do.
+
+A complete run is never changed in place. Training it again (``--force``) writes the new run
+beside it, in ``.NAME.next`` (``next_dir``: where --resume finds an interrupted retrain), and
+only a complete new run replaces it (``artifacts.replace_folder``); until then NAME holds the
+previous run, byte for byte, whatever stops the retrain. A crash between the replacement's
+two renames leaves NAME missing and ``.NAME.old`` whole: reading NAME reads ``.NAME.old``
+(``read_run_info``, ``load_run``) until the next training run into NAME puts it back.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from basketcli import registry
-from basketcli.artifacts import atomic_folder, atomic_write_json
+from basketcli.artifacts import (
+    atomic_folder,
+    atomic_write_json,
+    beside,
+    remove_folder,
+    replace_folder,
+    settle_folder,
+    standing_in,
+)
+from basketcli.data.ids import kind_of
 from basketcli.data.prepare import Dataset
 from basketcli.errors import ArtifactError, BasketError, ConfigError
 from basketcli.protocol import BasketModel
@@ -22,6 +38,7 @@ from basketcli.workflows.steps import check_device_name
 
 SCHEMA_VERSION = 1
 RUN_FILE = "basket.json"
+NEXT_TAG = "next"  # .NAME.next: the retrain of the complete run NAME, until it is complete
 
 
 class RunInfo(BaseModel):
@@ -37,7 +54,8 @@ class RunInfo(BaseModel):
     config: dict[str, Any]
     data: dict[str, Any]
     data_fingerprint: str
-    vocabulary: list[int]
+    vocabulary: list[int] | list[str]  # product id of each column: integers, or text ids
+    customer_ids: Literal["integer", "text"] = "integer"  # the kind of the data's customer ids
     catalog_names: list[str] | None = None
     metrics: dict[str, Any] = {}
     timings: dict[str, float] = {}
@@ -47,9 +65,10 @@ class RunInfo(BaseModel):
 def read_run_info(run_dir: Path, *, allow_incomplete: bool = False) -> RunInfo:
     """basket.json of a run; an incomplete run is refused unless ``allow_incomplete``."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    found = standing_in(run_dir)  # a replacement cut short between its renames: the old run
+    if not found.is_dir():
         raise ArtifactError(f"{run_dir}: run directory not found")
-    path = run_dir / RUN_FILE
+    path = found / RUN_FILE
     if not path.is_file():
         raise ArtifactError(f"{run_dir}: not a basket run directory (no {RUN_FILE})")
     try:
@@ -94,28 +113,63 @@ def write_run(run_dir: Path, info: RunInfo, write_model: Any, force: bool = Fals
 
 
 # --- run directories written while training (resumable) --------------------------------------
-def check_run_target(run_dir: Path, *, force: bool = False, resume: bool = False) -> RunInfo | None:
-    """Decide whether training may write ``run_dir``, before anything is written.
+def next_dir(run_dir: Path) -> Path:
+    """Where a retrain of the complete run ``run_dir`` writes until it is complete
+    (``.NAME.next`` beside it, the same every time, so --resume finds it)."""
+    return beside(run_dir, NEXT_TAG)
 
-    Returns the interrupted run's info when resuming, None for a fresh run. An existing run
-    (or any non-empty folder) is refused unless ``force``; ``force`` never replaces a folder
-    that is not a basket run directory.
+
+@dataclass(frozen=True)
+class RunTarget:
+    """Where a training run for the run directory ``out`` writes: ``work``, which is ``out``
+    itself, or ``next_dir(out)`` while a complete run in ``out`` is being replaced."""
+
+    out: Path
+    work: Path
+    previous: RunInfo | None = None  # the run in ``work`` being resumed (None: a fresh start)
+
+    @property
+    def replaces(self) -> bool:
+        """The new run goes to ``out`` only once complete (``put_in_place``)."""
+        return self.work != self.out
+
+
+def _is_complete(run_dir: Path) -> bool:
+    try:
+        return read_run_info(run_dir, allow_incomplete=True).complete
+    except ArtifactError:
+        return False
+
+
+def check_run_target(run_dir: Path, *, force: bool = False, resume: bool = False) -> RunTarget:
+    """Decide where training for ``run_dir`` writes, before anything is written.
+
+    A fresh run, or an incomplete one (resumed, or replaced with ``force``), is written in
+    ``run_dir`` itself. A complete run is replaced (``force``) through ``next_dir``, where
+    ``resume`` continues an interrupted retrain (plain ``resume`` too, as a complete run has
+    nothing else to resume). An existing run (or any non-empty folder) is refused unless
+    ``force``; ``force`` never replaces a folder that is not a basket run directory. A
+    replacement that a crash cut short between its renames is settled first.
     """
     run_dir = Path(run_dir)
+    settle_folder(run_dir)
+    retrain = next_dir(run_dir)
     if resume:
         if not (run_dir / RUN_FILE).is_file():
             raise ArtifactError(f"{run_dir}: no interrupted run to resume there; drop --resume")
         info = read_run_info(run_dir, allow_incomplete=True)
-        if info.complete and force:
-            return None  # --force --resume on a finished run: train it again
-        if info.complete:
-            raise ArtifactError(
-                f"{run_dir}: the run is already complete, nothing to resume; "
-                "pass --force instead of --resume to train it again"
-            )
-        return info
+        if not info.complete:
+            return RunTarget(run_dir, run_dir, info)
+        if (retrain / RUN_FILE).is_file():
+            return RunTarget(run_dir, retrain, read_run_info(retrain, allow_incomplete=True))
+        if force:
+            return RunTarget(run_dir, retrain)  # --force --resume on a finished run: train again
+        raise ArtifactError(
+            f"{run_dir}: the run is already complete, nothing to resume; "
+            "pass --force instead of --resume to train it again"
+        )
     if not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir())):
-        return None
+        return RunTarget(run_dir, run_dir)
     if not run_dir.is_dir():
         raise ArtifactError(f"{run_dir}: is a file, not a run directory; choose another --out")
     if not (run_dir / RUN_FILE).is_file():
@@ -127,45 +181,51 @@ def check_run_target(run_dir: Path, *, force: bool = False, resume: bool = False
         raise ArtifactError(
             f"{run_dir}: already holds a run; choose another --out or pass --force to replace it"
         )
-    return None
+    return RunTarget(run_dir, retrain if _is_complete(run_dir) else run_dir)
 
 
 def write_run_info(run_dir: Path, info: RunInfo) -> None:
     atomic_write_json(Path(run_dir) / RUN_FILE, info.model_dump(mode="json"))
 
 
-def begin_run(run_dir: Path, info: RunInfo, *, resume: bool = False) -> None:
-    """Create (or take over) ``run_dir`` for a training run that writes into it as it goes.
+def begin_run(target: RunTarget, info: RunInfo) -> None:
+    """Create (or take over) ``target.work`` for a training run that writes into it as it goes.
 
     basket.json (with ``complete`` false) is in place before anything else changes, so at
-    every moment the folder reads as the previous run or as an incomplete one. A run being
-    replaced (``check_run_target`` allowed it) is cleared only after its basket.json says
-    incomplete; a resumed run keeps its files (the checkpoints).
+    every moment the folder reads as an incomplete run (a complete run in ``target.out`` is
+    replaced only by ``put_in_place``). A resumed run keeps its files (the checkpoints); a
+    fresh start drops an earlier retrain's folder, and clears an incomplete run it replaces
+    in place only after its basket.json is rewritten.
     """
-    run_dir = Path(run_dir)
-    if run_dir.is_dir() and (run_dir / RUN_FILE).is_file():
-        write_run_info(run_dir, info)
-        if resume:
-            # Temporary files of writes a crash cut short (atomic writes rename them when done).
-            for entry in run_dir.glob(".*.tmp"):
-                if entry.is_file():
-                    entry.unlink(missing_ok=True)
-            return
-        for entry in run_dir.iterdir():
-            if entry.name == RUN_FILE:
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
+    work = Path(target.work)
+    if target.previous is not None:
+        write_run_info(work, info)
+        # Temporary files of writes a crash cut short (atomic writes rename them when done).
+        for entry in work.glob(".*.tmp"):
+            if entry.is_file():
                 entry.unlink(missing_ok=True)
         return
-    with atomic_folder(run_dir) as tmp:  # also replaces an empty folder
+    remove_folder(next_dir(target.out))  # an earlier retrain, interrupted: not continued
+    if work.is_dir() and (work / RUN_FILE).is_file():
+        write_run_info(work, info)
+        for entry in work.iterdir():
+            if entry.name != RUN_FILE:
+                remove_folder(entry)
+        return
+    with atomic_folder(work) as tmp:  # also replaces an empty folder
         write_run_info(tmp, info)
+
+
+def put_in_place(target: RunTarget) -> None:
+    """A complete retrain (in ``target.work``) replaces the run in ``target.out``; a run
+    written in place is there already."""
+    if target.replaces:
+        replace_folder(target.work, target.out)
 
 
 def discard_run(run_dir: Path) -> None:
     """Remove a run directory that ``begin_run`` created and that never completed."""
-    shutil.rmtree(Path(run_dir), ignore_errors=True)
+    remove_folder(Path(run_dir))
 
 
 # --- a run of a model -------------------------------------------------------------------------
@@ -176,14 +236,14 @@ def new_run_info(name: str, config: dict[str, Any], dataset: Dataset, **fields: 
         schema_version=SCHEMA_VERSION, model=name, plugin_distribution=entry.distribution,
         plugin_version=entry.version, config=config,
         data=dataset.spec.model_dump(mode="json"), data_fingerprint=dataset.fingerprint,
-        vocabulary=dataset.data.item_ids.tolist(),
+        vocabulary=dataset.data.item_ids.tolist(), customer_ids=kind_of(dataset.data.user_ids),
         catalog_names=dataset.catalog.names_of(dataset.data.item_ids) if dataset.catalog else None,
         **fields,
     )
 
 
 def is_run_dir(target: str | Path) -> bool:
-    path = Path(target)
+    path = standing_in(Path(target))
     return path.is_dir() and (path / RUN_FILE).exists()
 
 
@@ -212,7 +272,7 @@ def load_run(run_dir: Path, device: str | None = None) -> tuple[BasketModel, Run
         raise ArtifactError(
             f"{run_dir}: its config does not fit this version of {info.model}; train it again"
         ) from None
-    model = cls.load(run_dir, config)
+    model = cls.load(standing_in(run_dir), config)
     if device is not None:
         check_device_name(device)
         model.use_device(device)

@@ -21,10 +21,13 @@ from basketcli.registry import create_model
 from basketcli.reports import write_curves
 from basketcli.workflows.run_dirs import (
     RunInfo,
+    RunTarget,
     begin_run,
     check_run_target,
     discard_run,
     new_run_info,
+    next_dir,
+    put_in_place,
     read_run_info,
     write_run_info,
 )
@@ -50,10 +53,16 @@ def train(
     laptop) keeps its best weights and continues with ``resume``. basket.json is marked
     complete last. A bad-input error during a fresh run removes the folder again.
 
+    A complete run in ``out`` (``force``) is never touched until its successor is complete:
+    the retrain writes (and checkpoints) in ``.OUT.next`` beside it, where ``resume``
+    continues it, and replaces ``out`` once complete; a failed, interrupted or killed retrain
+    leaves ``out`` as it was.
+
     With ``ctx.distributed`` (under torchrun) every rank runs this: all of them load the data
     and train together, rank 0 alone writes ``out``.
     """
     out = Path(out)
+    _finished.discard(_key(out))
     ctx = ctx or FitContext()
     rank = launch_rank() if ctx.distributed else 0
     try:
@@ -74,13 +83,46 @@ def prints(distributed: bool) -> bool:
     return not distributed or launch_rank() == 0
 
 
-def interrupted_note(out: Path) -> str:
-    """What an interrupted `basket train` left in ``out``, and how to go on."""
+# The run directories this process completed: an interrupt that lands after that (and, for a
+# retrain, after it was put in place) is reported as what it is, not as an interrupted run.
+_finished: set[str] = set()
+
+
+def _key(out: Path) -> str:
+    return str(Path(out).absolute())
+
+
+def _state(run_dir: Path) -> str | None:
+    """Whether ``run_dir`` holds a "complete" or an "incomplete" run (None: no readable run)."""
     try:
-        started = not read_run_info(out, allow_incomplete=True).complete
+        return "complete" if read_run_info(run_dir, allow_incomplete=True).complete \
+            else "incomplete"
     except ArtifactError:
-        started = False
-    if not started:
+        return None
+
+
+def interrupted_note(out: Path) -> str:
+    """What an interrupted `basket train` left in ``out`` (and beside it, for a retrain of a
+    complete run), and how to go on."""
+    out = Path(out)
+    if _key(out) in _finished and not next_dir(out).exists():
+        return f"the run had finished: {out} holds it, complete"
+    state = _state(out)
+    if state == "complete":  # a retrain: the previous run stays until the new one is complete
+        kept = f"{out} still holds the previous run, unchanged"
+        retrain = next_dir(out)
+        progress = _state(retrain)
+        if progress is None:
+            return f"nothing was written; {kept}"
+        if progress == "complete":
+            return (f"{kept}; the retrain finished in {retrain}: --resume puts it in place, "
+                    "--force trains again")
+        if has_checkpoint(retrain):
+            return (f"{kept}; the retrain keeps its best weights so far and the last "
+                    f"checkpoint in {retrain} (marked incomplete); continue with --resume")
+        return (f"{kept}; the retrain in {retrain} is marked incomplete (no epoch had "
+                "finished); train again with --force")
+    if state is None:
         return "nothing was written"
     if has_checkpoint(out):
         return (f"{out} keeps the best weights so far and the last checkpoint (marked "
@@ -91,11 +133,12 @@ def interrupted_note(out: Path) -> str:
 def _train(name: str, spec: DataSpec, settings: dict[str, Any], out: Path, force: bool,
            resume: bool, ctx: FitContext) -> TrainResult:
     main = ranks.is_main()
-    previous = ranks.from_main(lambda: check_run_target(out, force=force, resume=resume))
+    target = ranks.from_main(lambda: check_run_target(out, force=force, resume=resume))
+    work, previous = target.work, target.previous
     if previous is not None:
         if previous.model != name:
             raise ArtifactError(
-                f"{out}: the interrupted run is a {previous.model} run, not {name}; "
+                f"{_interrupted(target)} is a {previous.model} run, not {name}; "
                 f"resume it with --model {previous.model}"
             )
         # Resuming reuses the interrupted run's settings; --set may only repeat them.
@@ -106,12 +149,18 @@ def _train(name: str, spec: DataSpec, settings: dict[str, Any], out: Path, force
     config = model.config.model_dump(mode="json")
     dataset, split = prepare(spec)
     if previous is not None:
-        _check_resumable(previous, config, dataset, out)
+        _check_resumable(previous, config, dataset, target)
+        if previous.complete:  # a retrain that finished but was never put in place
+            if main:
+                remove_checkpoints(work)
+                _finished.add(_key(out))
+                put_in_place(target)
+            return _result(out, previous)
     info = new_run_info(name, config, dataset, complete=False, status="training",
                         created=previous.created if previous is not None else now_iso())
     if main:
-        begin_run(out, info, resume=previous is not None)
-    ctx = replace(ctx, work_dir=out, resume=previous is not None)
+        begin_run(target, info)
+    ctx = replace(ctx, work_dir=work, resume=previous is not None)
     try:
         report, fit_seconds = fit_model(model, dataset, split, ctx)
         if ctx.distributed and "world_size" not in report.info:
@@ -126,8 +175,8 @@ def _train(name: str, spec: DataSpec, settings: dict[str, Any], out: Path, force
 
         def save() -> Any:
             validation = shared or evaluate_model(model, split.valid, progress=ctx.progress)[0]
-            model.save(out)
-            written = write_curves(out, report.history)
+            model.save(work)
+            written = write_curves(work, report.history)
             if report.history and len(written) < 2:
                 ctx.log("matplotlib is not installed, so no curves.png: install basket[plot] "
                         "for PNG plots")
@@ -137,13 +186,13 @@ def _train(name: str, spec: DataSpec, settings: dict[str, Any], out: Path, force
     except KeyboardInterrupt:
         # Keep what the fit checkpointed (its best weights so far) for --resume.
         if main:
-            write_run_info(out, info.model_copy(update={"status": "interrupted"}))
+            write_run_info(work, info.model_copy(update={"status": "interrupted"}))
         raise
     except BasketError:
         if main and previous is None:
-            discard_run(out)
+            discard_run(work)
         elif main:
-            write_run_info(out, info.model_copy(update={"status": "failed"}))
+            write_run_info(work, info.model_copy(update={"status": "failed"}))
         raise
     finished = info.model_copy(update={
         "complete": True,
@@ -155,26 +204,40 @@ def _train(name: str, spec: DataSpec, settings: dict[str, Any], out: Path, force
         "finished": now_iso(),
     })
     if main:
-        write_run_info(out, finished)  # the run is complete from this moment
-        remove_checkpoints(out)
+        write_run_info(work, finished)  # the run is complete from this moment
+        remove_checkpoints(work)
+        _finished.add(_key(out))
+        put_in_place(target)  # a retrain replaces the previous run only now, whole
+    return _result(out, finished)
+
+
+def _result(out: Path, info: RunInfo) -> TrainResult:
+    extra = info.model_extra or {}
     return TrainResult(
-        run_dir=str(out), model=name, validation=validation.metrics,
-        fit_seconds=fit_seconds, fit_info=report.info,
+        run_dir=str(out), model=info.model, validation=info.metrics.get("validation", {}),
+        fit_seconds=info.timings.get("fit_seconds", 0.0), fit_info=extra.get("fit") or {},
     )
 
 
+def _interrupted(target: RunTarget) -> str:
+    """How errors name the run being resumed: the run in --out, or the retrain beside it."""
+    if target.replaces:
+        return f"{target.out}: the interrupted retrain (in {target.work})"
+    return f"{target.out}: the interrupted run"
+
+
 def _check_resumable(
-    previous: RunInfo, config: dict[str, Any], dataset: Dataset, out: Path
+    previous: RunInfo, config: dict[str, Any], dataset: Dataset, target: RunTarget
 ) -> None:
     changed = sorted(k for k in set(config) | set(previous.config)
                      if config.get(k) != previous.config.get(k))
     if changed:
         raise ArtifactError(
-            f"{out}: the interrupted run used other settings ({', '.join(changed)}); resume "
+            f"{_interrupted(target)} used other settings ({', '.join(changed)}); resume "
             "without changing them, or train again with --force"
         )
     if previous.data_fingerprint != dataset.fingerprint:
         source = previous.data.get("source", "its data")
         raise ArtifactError(
-            f"{out}: the interrupted run was trained on other data; resume it with --data {source}"
+            f"{_interrupted(target)} was trained on other data; resume it with --data {source}"
         )

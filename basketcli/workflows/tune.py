@@ -8,6 +8,11 @@ each epoch, and the median pruner stops trials that fall behind. The study lives
 tune continues with ``resume`` and several processes, on one machine or several, can share one
 study. The run directory gets the best settings (``best.json``, for `basket train --config`),
 every trial (``trials.csv``) and a summary (``tune.json``).
+
+``force`` on a finished search (best.json there) runs the new search in ``.OUT.next`` beside
+it, which replaces OUT only once its files are written (``artifacts.replace_folder``): a
+failed or killed new search leaves the previous best settings where they were, and ``force``
+with ``resume`` continues it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from basketcli import registry
-from basketcli.artifacts import atomic_write_json, atomic_write_text, now_iso
+from basketcli.artifacts import (
+    atomic_write_json,
+    atomic_write_text,
+    beside,
+    now_iso,
+    remove_folder,
+    replace_folder,
+    settle_folder,
+)
 from basketcli.data.source import DataSpec
 from basketcli.data.split import Split
 from basketcli.errors import ArtifactError, ConfigError
@@ -42,6 +55,10 @@ STUDY_FILE = "study.db"
 BEST_FILE = "best.json"
 TRIALS_FILE = "trials.csv"
 SUMMARY_FILE = "tune.json"
+# What a study folder holds (SQLite's side files included); --force replaces nothing else.
+STUDY_FILES = frozenset({STUDY_FILE, f"{STUDY_FILE}-journal", f"{STUDY_FILE}-wal",
+                         f"{STUDY_FILE}-shm", BEST_FILE, TRIALS_FILE, SUMMARY_FILE})
+NEXT_TAG = "next"  # .OUT.next: a forced new search, until it has replaced OUT
 DEFAULT_MONITOR = "ndcg@10"
 DEFAULT_PATIENCE = 100  # finished trials without a better one before a search stops
 DEFAULTS_TRIAL = "defaults"  # user attribute of the first trial: the settings it enqueued
@@ -197,9 +214,8 @@ def tune(
     if overlap:
         raise ConfigError(f"--set {', '.join(overlap)}: searched by tune; fixing a searched "
                           "setting leaves nothing to search (drop it from --set)")
-    url = storage or (f"sqlite:///{Path(out).resolve() / STUDY_FILE}" if out else None)
-    if out is not None:
-        _check_out(Path(out), resume, force, storage)
+    work = _check_out(Path(out), resume, force, storage) if out is not None else None
+    url = storage or (_sqlite_url(work) if work is not None else None)
     dataset, split = prepared or prepare(spec)
     started = time.perf_counter()
     study = _study(model, url, dataset.fingerprint, monitor, space, seed)
@@ -214,19 +230,33 @@ def tune(
         for helper in helpers:
             helper.join()
     seconds = time.perf_counter() - started
-    result = _result(study, model, out, monitor, fixed, space, seconds, url)
-    if out is not None:
-        _write(Path(out), result, spec)
+    final_url = storage or (_sqlite_url(Path(out)) if out is not None else None)
+    result = _result(study, model, out, monitor, fixed, space, seconds, final_url)
+    if work is not None:
+        _write(work, result, spec)
+        if work != Path(out):
+            replace_folder(work, Path(out))  # the new search replaces the old one, whole
     return result
 
 
-def _check_out(out: Path, resume: bool, force: bool, storage: str | None) -> None:
+def _sqlite_url(folder: Path) -> str:
+    return f"sqlite:///{folder.resolve() / STUDY_FILE}"
+
+
+def _check_out(out: Path, resume: bool, force: bool, storage: str | None) -> Path:
+    """Where the search writes: ``out``, or beside it when ``force`` replaces a finished
+    search (kept until the new one is written; ``resume`` continues one interrupted)."""
+    settle_folder(out)  # a replacement a crash cut short between its renames
     if out.exists() and not out.is_dir():
         raise ArtifactError(f"--out {out}: is a file; choose a folder")
     holds_study = (out / STUDY_FILE).is_file() or (out / SUMMARY_FILE).is_file()
-    if holds_study and force:
-        for name in (STUDY_FILE, BEST_FILE, TRIALS_FILE, SUMMARY_FILE):
+    if holds_study and force and storage is None:
+        if (out / BEST_FILE).is_file():  # a finished search: kept until the new one is written
+            return _beside(out, resume)
+        for name in STUDY_FILES:  # a search that never finished: nothing finished to keep
             (out / name).unlink(missing_ok=True)
+    elif holds_study and force:
+        pass  # the study is --storage's; the files here are replaced when the search ends
     elif holds_study and not resume and storage is None:
         raise ArtifactError(f"--out {out}: holds a study already; pass --resume to continue it, "
                             "--force to start again, or choose another --out")
@@ -234,6 +264,28 @@ def _check_out(out: Path, resume: bool, force: bool, storage: str | None) -> Non
         raise ArtifactError(f"--out {out}: holds files that are not a basket study; choose "
                             "another --out")
     out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _beside(out: Path, resume: bool) -> Path:
+    """The folder of a new search that replaces the finished one in ``out`` once written."""
+    others = sorted(p.name for p in out.iterdir() if not _own(p.name))
+    if others:
+        raise ArtifactError(
+            f"--out {out}: holds files besides the study ({', '.join(others[:3])}); --force "
+            "replaces the whole folder once the new search is written: move them, or choose "
+            "another --out")
+    work = beside(out, NEXT_TAG)
+    if not resume:
+        remove_folder(work)  # an earlier forced search, interrupted: not continued
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def _own(name: str) -> bool:
+    """A file of a study folder: its files, a write a crash cut short, a file manager's."""
+    return name in STUDY_FILES or (name.startswith(".") and name.endswith(".tmp")) \
+        or name == ".DS_Store"
 
 
 def _storage(url: str | None) -> Any:
