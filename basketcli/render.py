@@ -9,12 +9,14 @@ number (``overflow="fold"``). Imports nothing heavy at module level (`basket mod
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from basketcli.reports import format_value
 
@@ -126,7 +128,8 @@ def compare_report(result: Any, keys: Sequence[str] | None = None,
     repeat = data.get("target_repeat_share")
     title = (f"{data['source']}: {data['users']:,} customers, {data['items']:,} products, test "
              "targets" + (f" ({repeat:.0%} of their products bought before)"
-                          if repeat is not None else ""))
+                          if repeat is not None else "")
+             + (f"; recommending {data['restriction']}" if data.get("restriction") else ""))
     rows = [{"model": model_label(m), **m.metrics,
              "threshold": "top 10" if m.threshold is None else f"{m.threshold:g}",
              "sizing": m.sizing, "fit seconds": m.fit_seconds, "score seconds": m.score_seconds}
@@ -192,33 +195,6 @@ def _versus_table(models: list[Any], keys: list[str]) -> Table:
             cells.append(f"{v.difference:+.4f} [{v.low:+.4f}, {v.high:+.4f}]\n{verdict}")
         table.add_row(model_label(model), *cells)
     return table
-
-
-def result_records(result: Any, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """One flat record per model of a CompareResult (for CSV and Markdown): every metric of
-    ``keys`` with its interval and seed spread, the comparisons, the timings."""
-    from basketcli.evaluation.metrics import METRIC_KEYS
-
-    keys = list(keys or METRIC_KEYS)
-    records = []
-    for m in result.models:
-        record: dict[str, Any] = {"model": m.name, "source": m.source, "sizing": m.sizing,
-                                  "seeds": m.seeds}
-        for key in keys:
-            record[key] = m.metrics.get(key)
-            if result.bootstrap:
-                low, high = m.intervals.get(key, (None, None))
-                record[f"{key} low"], record[f"{key} high"] = low, high
-            if m.seed_spread:
-                record[f"{key} seed sd"] = m.seed_spread.get(key)
-        for key, v in m.versus.items():
-            record.update({f"{key} vs reference": v.reference, f"{key} difference": v.difference,
-                           f"{key} difference low": v.low, f"{key} difference high": v.high,
-                           f"{key} difference confidence": v.confidence, f"{key} p": v.p_value,
-                           f"{key} verdict": v.verdict})
-        record.update({"fit seconds": m.fit_seconds, "score seconds": m.score_seconds})
-        records.append(record)
-    return records
 
 
 def records_markdown(records: list[dict[str, Any]]) -> str:
@@ -313,15 +289,56 @@ def models_table(listing: list[dict[str, str]]) -> Table:
     return table
 
 
-def params_table(model: str, rows: list[dict[str, str]]) -> Table:
+PARAM_COLUMNS = ("name", "type", "default", "tune", "description")
+DESCRIPTION_MIN = 30  # narrowest description column of the params table; narrower: blocks
+LIST_TYPES = ("list[", "tuple[", "set[", "frozenset[")
+
+
+def params_report(model: str, rows: list[dict[str, str]],
+                  width: int | None = None) -> list[RenderableType]:
     """`basket models --params NAME`: each hyperparameter's type, default, where `basket tune`
-    searches it and its description."""
-    table = new_table(f"{model} hyperparameters (set with --set key=value)")
-    columns = ("name", "type", "default", "tune", "description")
-    add_columns(table, columns)
+    searches it and its description. A table where it fits ``width`` with every name, type,
+    default and search range on one line; otherwise one block per setting (name and type, then
+    default, search range and description), so that no name is ever cut."""
+    title = f"{model} hyperparameters (set with --set key=value)"
+    lists = [row["name"] for row in rows if row["type"].startswith(LIST_TYPES)]
+    note = [Text(f"a list setting takes a,b or a JSON list: --set {lists[0]}=a,b")] if lists else []
+    table = _params_table(title, rows)
+    if width is None or _fixed_width(rows) + DESCRIPTION_MIN <= width:
+        return [table, *note]
+    parts: list[RenderableType] = [Text(title, style="bold")]
     for row in rows:
-        table.add_row(*(row[c] for c in columns))
+        details = f"default {row['default']}" + (f"; tune searches {row['tune']}"
+                                                 if row["tune"] else "")
+        parts += ["", Text.assemble((row["name"], "bold cyan"), "  ", row["type"])]
+        for paragraph in (details, row["description"]):
+            parts += [Text(line) for line in _wrapped(paragraph, width, "  ")]
+    return [*parts, *(["", *note] if note else [])]
+
+
+def _wrapped(text: str, width: int, indent: str) -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken between words only."""
+    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent,
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def _params_table(title: str, rows: list[dict[str, str]],
+                  columns: Sequence[str] = PARAM_COLUMNS) -> Table:
+    """The params table; every column but the description on one line."""
+    table = new_table(title)
+    for name in columns:
+        if name == "description":
+            table.add_column(name, overflow="fold", min_width=DESCRIPTION_MIN)
+        else:
+            table.add_column(name, no_wrap=True)
+    for row in rows:
+        table.add_row(*(Text(row[c]) for c in columns))  # text, not markup: list[str]
     return table
+
+
+def _fixed_width(rows: list[dict[str, str]]) -> int:
+    """The params table's width but for its description column's text: what stays for it."""
+    return table_width(_params_table("", rows, PARAM_COLUMNS[:-1])) + 3  # a column's edges
 
 
 def basket_table(prediction: Any, probabilistic: bool) -> Table:

@@ -4,14 +4,17 @@ grid heat maps (PNG, with matplotlib), each whole or not at all. The terminal's 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 CURVES_CSV = "curves.csv"
 CURVES_PNG = "curves.png"
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")  # whole tables (write_table)
+ROW_SUFFIXES = (*TABLE_SUFFIXES, ".jsonl")  # tables written in chunks (table_file)
 
 
 def format_value(value: Any) -> str:
@@ -29,6 +32,47 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def table_file(path: Path, schema: Any) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A function writing chunks of rows (columns of ``schema``, a pyarrow schema) to a table
+    file chosen by ``path``'s suffix: Parquet (.parquet, .pq), CSV (.csv) or JSON Lines
+    (.jsonl, one object per row). The file is renamed into place only when the block ends
+    without an error; memory holds one chunk at a time."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from basketcli.artifacts import atomic_path
+
+    suffix = Path(path).suffix.lower()
+    with atomic_path(Path(path)) as tmp:
+        if suffix in (".parquet", ".pq"):
+            writer: Any = pq.ParquetWriter(tmp, schema)
+        elif suffix == ".csv":
+            writer = pacsv.CSVWriter(tmp, schema)
+        else:
+            writer = _JsonLines(tmp)
+        try:
+            yield lambda columns: writer.write_table(pa.table(columns, schema=schema))
+        finally:
+            writer.close()
+
+
+class _JsonLines:
+    """JSON Lines with a pyarrow writer's interface."""
+
+    def __init__(self, path: Path) -> None:
+        self.handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close)
+
+    def write_table(self, table: Any) -> None:
+        if table.num_rows:
+            text = table.to_pandas().to_json(orient="records", lines=True, force_ascii=False)
+            self.handle.write(text if text.endswith("\n") else text + "\n")
+
+    def close(self) -> None:
+        self.handle.close()
 
 
 def write_table(path: Path, columns: dict[str, Any]) -> None:

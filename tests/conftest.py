@@ -20,13 +20,14 @@ INSTACART_CATALOG = os.environ.get("BASKET_TEST_CATALOG", "")
 
 
 def one_line_error(result, *words: str, code: int = 2) -> str:
-    """The command failed with ``code`` and a one-line message (after any epoch log lines),
-    holding every one of ``words``; returns the message."""
+    """The command failed with ``code`` and a one-line message (after any epoch log lines,
+    `progress: ` lines and one-line warnings), holding every one of ``words``; returns it."""
     assert result.exit_code == code, result.output
     lines = result.stderr.strip().splitlines()
     message = lines[-1] if lines else ""
     assert "Traceback" not in result.output, result.output
-    assert all(line.startswith("epoch ") for line in lines[:-1] if line.strip()), lines
+    assert all(line.startswith(("epoch ", "progress: ", "warning: "))
+               for line in lines[:-1] if line.strip()), lines
     for word in words:
         assert word in message, message
     return message

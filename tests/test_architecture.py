@@ -1,6 +1,6 @@
 """Named layers, and imports running downwards only (docs/architecture.md draws them):
 
-    face        cli/, render
+    face        cli/, render, api (the Python face)
     workflows   workflows/ (the steps they share, run directories, one module per job)
     models      the built-in models (plugins/, installed as basketcli_models)
     evaluation  evaluation/ (metrics, baskets, scoring, bootstrap, comparison)
@@ -37,7 +37,7 @@ PREFIXES = {
     "basketcli.evaluation": "evaluation",
     "basketcli_models": "models",
     "basketcli.workflows": "workflows",
-    "basketcli.cli": "face", "basketcli.render": "face",
+    "basketcli.cli": "face", "basketcli.render": "face", "basketcli.api": "face",
 }
 # What each layer may import besides itself: the layers below it, except that the face
 # reaches the engine and the models only through the workflows and the registry.

@@ -101,3 +101,48 @@ def test_help_shows_no_value_for_a_flag(invoke, command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0
     assert "--help" in result.stdout and "<bool>" not in result.stdout
+
+
+def every_command() -> dict[str, object]:
+    """The root, every command and every group's commands: {"basket data synth": command}."""
+    import typer
+
+    from basketcli.cli import app
+
+    def walk(command, words):
+        yield " ".join(words), command
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            yield from walk(sub, [*words, name])
+
+    return dict(walk(typer.main.get_command(app), ["basket"]))
+
+
+@pytest.mark.parametrize("words", list(every_command()))
+def test_help_at_80_columns_holds_every_option_name_whole(invoke, monkeypatch, words):
+    """Typer's Rich help fits its table to the terminal; at 80 columns no option name or
+    metavar may be cut (a user copies them)."""
+    import re
+
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke(*words.split()[1:], "--help")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert all(len(line) <= 80 for line in text.splitlines())
+    for param in every_command()[words].params:
+        names = [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]
+        for name in [n for n in names if n.startswith("-")] + [param.metavar or ""]:
+            if name:
+                assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text), (words, name)
+
+
+def test_help_says_quiet_and_its_environment_variable(invoke):
+    text = invoke("--help").stdout
+    assert "--quiet" in text and "BASKET_QUIET=1" in text and "[env var: BASKET_QUIET]" in text
+
+
+def test_help_texts_print_brackets_and_flow_as_paragraphs(invoke, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert "basket[completejourney]" in invoke("train", "--help").stdout
+    assert "'models=[upcf,taiw],[tifuknn]'" in invoke("grid", "--help").stdout
+    # a docstring's line breaks are not kept mid-sentence
+    assert "weights so far and --resume continues" in invoke("train", "--help").stdout

@@ -242,9 +242,21 @@ def test_user_item_counts_and_last_ranks(tiny_data):
 BAD_FILES = {
     "empty.csv": ("", "empty"),
     "no_product.csv": ("user_id,order_number,item\n1,1,5\n", "product_id"),
-    "text_id.csv": ("user_id,order_number,product_id\n1,1,abc\n1,2,5\n1,3,5\n", "product_id"),
-    "float_id.csv": ("user_id,order_number,product_id\n1,1,5.5\n1,2,5\n1,3,5\n", "5.5"),
 }
+
+
+@pytest.mark.parametrize(("cells", "expected"), [
+    (["abc", "5", "5"], ["5", "abc"]),  # one text id makes the column text, "5" included
+    (["5.5", "5", "5"], ["5", "5.5"]),  # as written, not as a number
+    (["0012", "12", "A 1"], ["0012", "12", "A 1"]),  # zeros and inner spaces kept
+    (["3", "12", "7"], [3, 7, 12]),  # plain integers stay integers
+])
+def test_ids_are_integers_or_text_kept_exactly(tmp_path, cells, expected):
+    rows = "".join(f"c{n},{n + 1},{cell}\n" for n, cell in enumerate(cells))
+    path = write(tmp_path / "ids.csv", "user_id,order_number,product_id\n" + rows)
+    data = load_baskets(DataSpec(source=str(path)), use_cache=False)
+    assert data.item_ids.tolist() == expected
+    assert data.user_ids.tolist() == ["c0", "c1", "c2"]
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FILES))

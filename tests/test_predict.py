@@ -492,13 +492,13 @@ def test_batches_grow_to_the_batch_size(sample_runs):
     predictor = load_predictor(sample_runs / "ptopfreq")
     assert predict_module.MIN_BATCH <= predictor.batch_size <= predict_module.MAX_BATCH
     sizes = []
-    original = predictor.predict_batch
+    original = predictor._chunk
 
     def recording(batch):
         sizes.append(len(batch))
         return original(batch)
 
-    predictor.predict_batch = recording
+    predictor._chunk = recording
     customers = [CustomerOrders(i, [[21137]], "test") for i in range(2000)]
     assert [p.id for p in predictor.predict(customers)] == list(range(2000))
     assert sizes[:4] == [1, 4, 16, 64] and max(sizes) == predictor.batch_size

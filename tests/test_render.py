@@ -16,7 +16,7 @@ from basketcli.render import (
     compare_report,
     grid_report,
     metrics_tables,
-    params_table,
+    params_report,
     versus_text,
 )
 from basketcli.workflows.evaluate import CompareResult
@@ -102,18 +102,78 @@ def test_params_table_shows_every_default_and_allowed_value(width):
     from basketcli_models.neural.attngru import AttnGRU
 
     rows = describe_params(AttnGRU.Config)
-    text = rendered([params_table("attngru", rows)], width)
+    text = rendered(params_report("attngru", rows, width), width)
     flat = " ".join(text.split())
     for row in rows:
         assert row["name"] in text
         assert row["default"].replace(" ", "") in flat.replace(" ", ""), row
 
 
+def builtin_models() -> list[str]:
+    from basketcli import registry
+
+    return [name for name in registry.list_models()
+            if registry.describe_models(name)[0]["distribution"] == "basket"]
+
+
+@pytest.mark.parametrize("width", (60, 80, 200))
+def test_models_params_never_cuts_a_name_type_or_default(invoke, monkeypatch, width):
+    """Every setting of every built-in model, at any width: its name whole on a line (it can be
+    copied), its type and default whole (wrapped between words at most), no line too wide."""
+    from basketcli import registry
+    from basketcli.cli import ui
+    from basketcli.settings import describe_params
+
+    monkeypatch.setattr(ui.console, "width", width)  # what $COLUMNS sets when basket starts
+    names = builtin_models()
+    assert {"tifuknn", "xgboost", "stack", "attngru"} <= set(names)
+    for model in names:
+        r = invoke("models", "--params", model)
+        assert r.exit_code == 0, r.output
+        assert "…" not in r.stdout and all(len(line) <= width for line in r.stdout.splitlines())
+        words = {word for line in r.stdout.splitlines() for word in line.replace("│", " ").split()}
+        flat = " ".join(r.stdout.replace("│", " ").split())
+        cls = registry.get_model_class(model)
+        for row in describe_params(cls.Config, cls.search_space()):
+            assert row["name"] in words, (model, width, row["name"])
+            for field in ("type", "default", "tune"):
+                assert " ".join(row[field].split()) in flat, (model, width, field, row)
+
+
+def test_models_params_at_80_columns_as_a_user_runs_it():
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "from basketcli.cli import main; main()",
+                           "models", "--params", "xgboost"], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "80"}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "min_child_weight  float" in lines and "colsample_bytree  float" in lines
+    assert all(len(line) <= 80 for line in lines)
+
+
+def test_models_params_table_where_it_fits_blocks_where_it_does_not():
+    from basketcli import registry
+    from basketcli.settings import describe_params
+
+    xgboost = registry.get_model_class("xgboost")
+    rows = describe_params(xgboost.Config, xgboost.search_space())
+    wide = rendered(params_report("xgboost", rows, 200), 200)
+    assert "┃ name" in wide and "min_child_weight " in wide
+    narrow = rendered(params_report("xgboost", rows, 80), 80)
+    assert "┃" not in narrow
+    assert "\nmin_child_weight  float\n  default 5.0; tune searches 1 to 50 (log)\n" in narrow
+    assert "exclude_features  list[str]" in narrow  # a type in brackets is text, not markup
+    assert "--set exclude_features=a,b" in narrow
+
+
 def test_csv_and_markdown_hold_every_metric_and_interval(compared, invoke, monkeypatch):
-    from basketcli.render import records_markdown, result_records
+    from basketcli.render import records_markdown
     from basketcli.reports import rows_csv
 
-    records = result_records(compared)
+    records = compared.records()
     table = list(csv.DictReader(io.StringIO(rows_csv(records))))
     assert [r["model"] for r in table] == [m.name for m in compared.models]
     for model, row in zip(compared.models, table, strict=True):

@@ -322,7 +322,10 @@ def test_sigkill_of_a_retrain_keeps_the_run(invoke, tiny_csv, old_run, moment):
     killed = kill_when(proc, ready and (lambda: ready(run)), delay=delay)
     reached = check_after_kill(run, tiny_csv, files, before)
     if moment != "while saving":  # killed at that moment for sure (the others may finish)
-        assert killed and reached == moment
+        # 0.4 s in, a fast machine may already have begun the retrain's folder ("fitting"):
+        # either way no epoch had finished.
+        expected = ("before the fit", "fitting") if moment == "before the fit" else (moment,)
+        assert killed and reached in expected
     if reached in ("in an epoch", "saving", "complete beside the run"):
         r = train(invoke, tiny_csv, run, "cnngru", "--resume")  # the retrain goes on
         assert r.exit_code == 0, r.output

@@ -6,6 +6,7 @@ plugins load inside the commands), so `basket --help` stays fast without any cac
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
 import typer
@@ -24,7 +25,7 @@ from basketcli.cli import (
     train_cmd,
     tune_cmd,
 )
-from basketcli.cli.ui import DEBUG, report_error
+from basketcli.cli.ui import DEBUG, command_output, report_error
 from basketcli.errors import BasketError
 
 
@@ -64,19 +65,32 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-app.command("compare", cls=BasketCommand)(compare_cmd.compare_command)
-app.command("embed", cls=BasketCommand)(embed_cmd.embed_command)
-app.command("evaluate", cls=BasketCommand)(evaluate_cmd.evaluate_command)
-app.command("grid", cls=BasketCommand)(grid_cmd.grid_command)
-app.command("models", cls=BasketCommand)(models_cmd.models_command)
-app.command("new-plugin", cls=BasketCommand)(new_plugin_cmd.new_plugin_command)
-app.command("predict", cls=BasketCommand)(predict_cmd.predict_command)
-app.command("train", cls=BasketCommand)(train_cmd.train_command)
-app.command("tune", cls=BasketCommand)(tune_cmd.tune_command)
+
+
+def _flowing(doc: str | None) -> str:
+    """A docstring as help text: its paragraphs re-flowed to the terminal's width (Typer's
+    Rich help keeps the line breaks of a paragraph, which break lines mid-sentence)."""
+    return "\n\n".join(" ".join(paragraph.split())
+                       for paragraph in inspect.cleandoc(doc or "").split("\n\n"))
+
+
+def _register(group: typer.Typer, name: str, command: Any) -> None:
+    group.command(name, cls=BasketCommand, help=_flowing(command.__doc__))(command)
+
+
+_register(app, "compare", compare_cmd.compare_command)
+_register(app, "embed", embed_cmd.embed_command)
+_register(app, "evaluate", evaluate_cmd.evaluate_command)
+_register(app, "grid", grid_cmd.grid_command)
+_register(app, "models", models_cmd.models_command)
+_register(app, "new-plugin", new_plugin_cmd.new_plugin_command)
+_register(app, "predict", predict_cmd.predict_command)
+_register(app, "train", train_cmd.train_command)
+_register(app, "tune", tune_cmd.tune_command)
 
 data_app = typer.Typer(cls=BasketGroup, help="Inspect and prepare data sets.", no_args_is_help=True)
-data_app.command("info", cls=BasketCommand)(data_cmd.info_command)
-data_app.command("synth", cls=BasketCommand)(data_cmd.synth_command)
+_register(data_app, "info", data_cmd.info_command)
+_register(data_app, "synth", data_cmd.synth_command)
 app.add_typer(data_app, name="data")
 
 
@@ -88,13 +102,19 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option(
         "--debug", help="show tracebacks of errors")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", envvar="BASKET_QUIET",
+        help="print only errors on stderr: no progress, warnings or notes (results still go "
+        "to stdout, files are still written); or set BASKET_QUIET=1")] = False,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True,
         help="print the version and exit")] = False,
 ) -> None:
     DEBUG["enabled"] = debug
+    ctx.with_resource(command_output(quiet))  # until the command ends, error or not
 
 
 def main(args: list[str] | None = None) -> None:

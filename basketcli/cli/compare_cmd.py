@@ -10,17 +10,21 @@ from basketcli.cli.options import (
     BootstrapOpt,
     BudgetOpt,
     DeviceOpt,
+    ExcludeOpt,
     FormatOpt,
     JsonOpt,
     MetricsOpt,
+    NewOnlyOpt,
     PatienceOpt,
     PerCustomerOpt,
+    RepeatOnlyOpt,
     SizingOpt,
     ThresholdOpt,
     TrialsOpt,
     complete_models,
     data_options,
     metric_keys,
+    only_of,
     output_format,
 )
 from basketcli.cli.ui import emit_result, progress_bars, warn
@@ -50,15 +54,17 @@ def compare_command(
         "each for --budget and/or --trials, then test each with its best settings")] = False,
     budget: BudgetOpt = None, trials: TrialsOpt = None, patience: PatienceOpt = 100,
     bootstrap: BootstrapOpt = 1000, per_customer: PerCustomerOpt = None,
+    exclude: ExcludeOpt = None, new_only: NewOnlyOpt = False, repeat_only: RepeatOnlyOpt = False,
     metrics: MetricsOpt = None, fmt: FormatOpt = "table", json_out: JsonOpt = False,
     *, spec: DataSpec,
 ) -> None:
     """Fit and evaluate several models on one split: metrics with 95% intervals, and whether
-    each model beats the best reference baseline (paired bootstrap, Holm-adjusted)."""
+    each model beats the best reference baseline (paired bootstrap, Holm-adjusted). With
+    --exclude, --new-only or --repeat-only, of what each may recommend so restricted."""
     from basketcli import registry
     from basketcli.errors import ConfigError
     from basketcli.protocol import FitContext
-    from basketcli.render import compare_report, result_records
+    from basketcli.render import compare_report
     from basketcli.sizing import parse_sizing
     from basketcli.workflows.evaluate import compare
     from basketcli.workflows.tune import parse_budget
@@ -76,14 +82,16 @@ def compare_command(
         if not targets:
             raise ConfigError("--models: give at least one model name")
     rule = parse_sizing(sizing) if sizing else None
-    with progress_bars(fmt == "table") as progress:
+    only = only_of(new_only, repeat_only)
+    with progress_bars(bars=fmt == "table") as progress:
         result = compare(
             targets, spec, reference=not no_reference, threshold=threshold, sizing=rule,
             ctx=FitContext(progress=progress, device=device), bootstrap=bootstrap,
             against=reference, seeds=seeds, per_customer=per_customer,
             tune_budget=parse_budget(budget) if tune else None,
-            tune_trials=trials if tune else None, tune_patience=patience)
-    emit_result(fmt, result.model_dump(), lambda: result_records(result, keys),
+            tune_trials=trials if tune else None, tune_patience=patience, exclude=exclude,
+            only=only)
+    emit_result(fmt, result.model_dump(), lambda: result.records(keys),
                 lambda width: compare_report(result, keys, width))
 
 

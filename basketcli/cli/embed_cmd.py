@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from basketcli.cli.options import DeviceOpt, ForceOpt, JsonOpt, data_options
-from basketcli.cli.ui import console, emit_json, err_console, progress_bars
+from basketcli.cli.ui import console, emit_json, note, progress_bars
 
 if TYPE_CHECKING:
     from basketcli.data.source import DataSpec
@@ -57,10 +57,8 @@ def embed_command(
     if out is None:
         raise ConfigError("give --out FILE (the EV file to write), or --ev FILE --neighbors NAME")
     settings = EmbedSettings(dim=dim, epochs=epochs, context=context, seed=seed)
-    with progress_bars(not json_out) as progress:
-        ctx = FitContext(progress=progress, device=device)
-        if not json_out:
-            ctx.log = lambda line: err_console.print(line, highlight=False, markup=False)
+    with progress_bars(bars=not json_out) as progress:
+        ctx = FitContext(progress=progress, device=device, log=note)
         result = embed(spec, out, settings, neighbors=neighbors, n_neighbors=n_neighbors,
                        ctx=ctx, force=force)
     if json_out:

@@ -10,16 +10,20 @@ import typer
 from basketcli.cli.options import (
     BootstrapOpt,
     DeviceOpt,
+    ExcludeOpt,
     FormatOpt,
     JsonOpt,
     MetricsOpt,
+    NewOnlyOpt,
     PerCustomerOpt,
+    RepeatOnlyOpt,
     SizingOpt,
     ThresholdOpt,
     complete_model,
     data_options,
     data_spec,
     metric_keys,
+    only_of,
     output_format,
     settings_options,
 )
@@ -44,17 +48,14 @@ def evaluate_command(
         help="also print the model's top features (models that have them)",
     )] = False,
     bootstrap: BootstrapOpt = 1000, per_customer: PerCustomerOpt = None,
+    exclude: ExcludeOpt = None, new_only: NewOnlyOpt = False, repeat_only: RepeatOnlyOpt = False,
     metrics: MetricsOpt = None, fmt: FormatOpt = "table", json_out: JsonOpt = False,
     *, spec: DataSpec, settings: dict[str, Any],
 ) -> None:
     """Print a model's metrics on the test targets (fit now with --model, or a saved RUN_DIR)."""
     from basketcli.errors import ConfigError
     from basketcli.protocol import FitContext
-    from basketcli.render import (
-        compare_report,
-        field_table,
-        result_records,
-    )
+    from basketcli.render import compare_report, field_table
     from basketcli.sizing import parse_sizing
     from basketcli.workflows.evaluate import evaluate
 
@@ -64,8 +65,9 @@ def evaluate_command(
         raise ConfigError("give either a RUN_DIR or --model NAME")
     rule = parse_sizing(sizing) if sizing else None
     common = {"threshold": threshold, "sizing": rule, "bootstrap": bootstrap,
-              "per_customer": per_customer}
-    with progress_bars(fmt == "table") as progress:
+              "per_customer": per_customer, "exclude": exclude,
+              "only": only_of(new_only, repeat_only)}
+    with progress_bars(bars=fmt == "table") as progress:
         ctx = FitContext(progress=progress, device=device)
         if run_dir is not None:
             # A saved run is scored on the data it was trained on unless data options say
@@ -90,4 +92,4 @@ def evaluate_command(
                                      ("feature", "gain")))
         return shown
 
-    emit_result(fmt, payload, lambda: result_records(result, keys), parts)
+    emit_result(fmt, payload, lambda: result.records(keys), parts)

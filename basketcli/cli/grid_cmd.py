@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from basketcli.cli.options import (
     DeviceOpt,
@@ -29,8 +30,10 @@ if TYPE_CHECKING:
 def grid_command(
     model: ModelOpt,
     param: Annotated[list[str], typer.Option(
-        "--param", help="hyperparameter and its values, e.g. pos_weight=1,5,10 (repeatable; "
-        "each value is validated before anything runs)")],
+        "--param", help=escape(
+            "hyperparameter and its values, e.g. pos_weight=1,5,10 (repeatable; each value is "
+            "validated before anything runs); commas part the values, so bracket each value of "
+            "a list setting: 'models=[upcf,taiw],[tifuknn]' (or give JSON lists)"))],
     threshold: Annotated[str | None, typer.Option(
         "--threshold", help="probability thresholds for f1_micro, e.g. 0.3,0.4,0.5 (scored on "
         "each fitted model without retraining; ignored with a warning for rankers)")] = None,
@@ -61,7 +64,7 @@ def grid_command(
     params = parse_params(param)
     thresholds = parse_thresholds(threshold)
     sizings = parse_sizings(sizing)
-    with progress_bars(fmt == "table") as progress:
+    with progress_bars(bars=fmt == "table") as progress:
         result = grid(
             model, params, spec, out or Path("grids") / model,
             fixed=settings, thresholds=thresholds, sizings=sizings,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from basketcli.cli.options import JsonOpt, complete_model
-from basketcli.cli.ui import console, emit_json, warn
+from basketcli.cli.ui import console, emit_json, show, warn
 
 
 def models_command(
@@ -23,7 +23,7 @@ def models_command(
 ) -> None:
     """List the installed models (built-in and plugins), or one model's hyperparameters."""
     from basketcli import registry
-    from basketcli.render import models_table, params_table
+    from basketcli.render import models_table, params_report
 
     for problem in registry.problems():
         warn(problem)
@@ -41,4 +41,4 @@ def models_command(
     if json_out:
         emit_json({"model": params, "params": rows})
         return
-    console.print(params_table(params, rows))
+    show(params_report(params, rows, console.width))

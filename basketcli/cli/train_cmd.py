@@ -18,7 +18,7 @@ from basketcli.cli.options import (
     output_format,
     settings_options,
 )
-from basketcli.cli.ui import EXIT_INTERRUPTED, emit_result, err_console, progress_bars
+from basketcli.cli.ui import EXIT_INTERRUPTED, emit_result, error_console, note, progress_bars
 
 if TYPE_CHECKING:
     from basketcli.data.source import DataSpec
@@ -57,20 +57,19 @@ def train_command(
     fmt = output_format(fmt, json_out)
     out = out or Path("runs") / model
     reports = prints(distributed)  # of a --distributed run, only rank 0 prints
-    shows = fmt == "table" and reports
     try:
-        with progress_bars(shows) as progress:
+        with progress_bars(bars=fmt == "table", shown=reports) as progress:
             ctx = FitContext(progress=progress, device=device, distributed=distributed,
                              dask_scheduler=dask_scheduler)
             if threads is not None:
                 ctx.n_threads = threads
-            if shows:
-                ctx.log = lambda line: err_console.print(line, highlight=False, markup=False)
+            if reports:
+                ctx.log = note
             result = train(model, spec, settings, out, force=force, resume=resume, ctx=ctx)
     except KeyboardInterrupt:
         if reports:
-            err_console.print(f"[yellow]interrupted:[/] {interrupted_note(out)}",
-                              highlight=False, soft_wrap=True)
+            error_console.print(f"[yellow]interrupted:[/] {interrupted_note(out)}",
+                                highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if not reports:
         return

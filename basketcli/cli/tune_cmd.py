@@ -64,7 +64,7 @@ def tune_command(
 
     fmt = output_format(fmt, json_out)
     seconds = parse_budget(budget)
-    with progress_bars(fmt == "table") as progress:
+    with progress_bars(bars=fmt == "table") as progress:
         result = tune(model, spec, out or Path("tuned") / model, budget=seconds, trials=trials,
                       patience=patience,
                       fixed=settings, monitor=monitor, storage=storage, jobs=jobs,

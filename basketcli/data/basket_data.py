@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from basketcli.data.ids import as_ids, find, id_array
 from basketcli.errors import DataError
 
 # Optional per-order and per-line side information; None when the source lacks it.
@@ -24,11 +25,11 @@ class BasketData:
     known. ``items`` holds indices into ``item_ids`` (the vocabulary), never raw product ids.
     """
 
-    user_ids: np.ndarray  # (U,) int64 external customer ids
+    user_ids: np.ndarray  # (U,) external customer ids: int64, or text (basketcli.data.ids)
     user_offsets: np.ndarray  # (U + 1,) int64
     order_offsets: np.ndarray  # (O + 1,) int64
     items: np.ndarray  # (L,) int32 vocabulary indices
-    item_ids: np.ndarray  # (I,) int64 product id of each vocabulary index
+    item_ids: np.ndarray  # (I,) sorted product id of each vocabulary index: int64, or text
     days_since_prior: np.ndarray | None = None  # (O,) float32, NaN when unknown
     order_dow: np.ndarray | None = None  # (O,) int8, -1 when unknown
     order_hour: np.ndarray | None = None  # (O,) int8, -1 when unknown
@@ -236,7 +237,7 @@ def from_baskets(
     A product repeated within a basket is kept once, at its first position; empty baskets stay.
     """
     if isinstance(user_baskets, dict):
-        user_ids = np.fromiter(user_baskets.keys(), dtype=np.int64, count=len(user_baskets))
+        user_ids = as_ids(list(user_baskets.keys()))
         histories = list(user_baskets.values())
     else:
         user_ids = np.arange(len(user_baskets), dtype=np.int64)
@@ -244,12 +245,10 @@ def from_baskets(
     # Flattened with C-level iteration (chain, map): no Python code runs per basket or product.
     baskets = list(chain.from_iterable(histories))
     sizes = np.fromiter(map(len, baskets), dtype=np.int64, count=len(baskets))
-    flat = np.array(list(chain.from_iterable(baskets)), dtype=np.int64)
-    if item_ids is None:
-        item_ids = np.unique(flat)
-    item_ids = np.asarray(item_ids, dtype=np.int64)
-    index = np.searchsorted(item_ids, flat)
-    if len(flat) and (index.max() >= len(item_ids) or not np.array_equal(item_ids[index], flat)):
+    flat = as_ids(list(chain.from_iterable(baskets)))
+    item_ids = np.unique(flat) if item_ids is None else id_array(item_ids)
+    index, found = find(item_ids, flat)
+    if not found.all():
         raise DataError("a basket holds a product outside the vocabulary")
     orders_per_user = np.fromiter(map(len, histories), dtype=np.int64, count=len(histories))
     return from_flat(user_ids, orders_per_user, sizes, index, item_ids)
@@ -264,11 +263,11 @@ def from_flat(
     items, basket_sizes = _distinct_in_baskets(
         np.asarray(items, dtype=np.int64), np.asarray(basket_sizes, dtype=np.int64), len(item_ids))
     return BasketData(
-        user_ids=np.asarray(user_ids, dtype=np.int64),
+        user_ids=id_array(user_ids),
         user_offsets=_offsets(np.asarray(orders_per_user, dtype=np.int64)),
         order_offsets=_offsets(basket_sizes),
         items=items.astype(np.int32),
-        item_ids=np.asarray(item_ids, dtype=np.int64),
+        item_ids=id_array(item_ids),
     )
 
 

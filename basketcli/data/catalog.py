@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from basketcli.data.ids import find, parse_ids
 from basketcli.errors import DataError
 
 CATALOG_ENV = "BASKET_CATALOG"
@@ -21,7 +22,7 @@ def normalize_name(name: str) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Catalog:
-    product_ids: np.ndarray  # (P,) int64, sorted ascending
+    product_ids: np.ndarray  # (P,) sorted ascending: int64, or text (basketcli.data.ids)
     names: list[str]
     aisle_ids: np.ndarray | None = None  # (P,) int64
     department_ids: np.ndarray | None = None  # (P,) int64
@@ -38,20 +39,16 @@ class Catalog:
     def __len__(self) -> int:
         return len(self.product_ids)
 
-    def _row(self, product_id: int) -> int | None:
-        row = int(np.searchsorted(self.product_ids, product_id))
-        if row < len(self.product_ids) and self.product_ids[row] == product_id:
-            return row
-        return None
-
-    def name_of(self, product_id: int) -> str:
-        row = self._row(product_id)
-        return self.names[row] if row is not None else f"product {product_id}"
+    def name_of(self, product_id: int | str) -> str:
+        return self.names_of(np.asarray([product_id]))[0]
 
     def names_of(self, product_ids: np.ndarray) -> list[str]:
-        return [self.name_of(int(p)) for p in product_ids]
+        rows, found = find(self.product_ids, product_ids)
+        return [self.names[row] if hit else f"product {pid}"
+                for row, hit, pid in zip(rows.tolist(), found.tolist(), product_ids.tolist(),
+                                         strict=True)]
 
-    def id_of(self, name: str) -> int | None:
+    def id_of(self, name: str) -> int | str | None:
         return self._by_name.get(normalize_name(name))  # type: ignore[attr-defined]
 
     def closest_names(self, name: str, n: int = 3) -> list[str]:
@@ -63,11 +60,9 @@ class Catalog:
         """Aisle or department id for each product id (-1 when unknown)."""
         values = self.aisle_ids if which == "aisle" else self.department_ids
         out = np.full(len(product_ids), -1, dtype=np.int64)
-        if values is None or len(self.product_ids) == 0:
-            return out
-        rows = np.clip(np.searchsorted(self.product_ids, product_ids), 0, len(self.product_ids) - 1)
-        found = self.product_ids[rows] == product_ids
-        out[found] = values[rows[found]]
+        if values is not None:
+            rows, found = find(self.product_ids, product_ids)
+            out[found] = values[rows[found]]
         return out
 
 
@@ -83,8 +78,8 @@ def read_catalog(path: Path) -> Catalog:
         path = path / "products.csv"
     if not path.is_file():
         raise DataError(f"{path}: catalog file not found; pass --catalog PATH/TO/products.csv")
-    try:
-        frame = pd.read_csv(path)
+    try:  # ids as text first, so that 0012 keeps its zeros until parse_ids decides
+        frame = pd.read_csv(path, dtype={"product_id": str}, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read catalog CSV ({exc})") from None
     missing = {"product_id", "product_name"} - set(frame.columns)
@@ -93,13 +88,15 @@ def read_catalog(path: Path) -> Catalog:
             f"{path}: catalog lacks column(s) {', '.join(sorted(missing))}; "
             "expected product_id,product_name[,aisle_id,department_id]"
         )
-    ids = pd.to_numeric(frame["product_id"], errors="coerce")
-    if ids.isna().any():
-        raise DataError(f"{path}: column product_id holds non-integer values")
-    frame = frame.assign(product_id=ids.astype("int64")).sort_values("product_id")
-    frame = frame.drop_duplicates("product_id")
+    values, labels = parse_ids(frame["product_id"].to_numpy(), f"{path}: column product_id")
+    product_ids = values if labels is None else labels[values]
+    order = np.argsort(product_ids, kind="stable")
+    frame, product_ids = frame.iloc[order], product_ids[order]
+    first = np.ones(len(product_ids), dtype=bool)
+    first[1:] = product_ids[1:] != product_ids[:-1]
+    frame, product_ids = frame[first], product_ids[first]
     return Catalog(
-        product_ids=frame["product_id"].to_numpy(np.int64),
+        product_ids=product_ids,
         names=frame["product_name"].astype(str).tolist(),
         aisle_ids=_optional_ids(frame, "aisle_id"),
         department_ids=_optional_ids(frame, "department_id"),

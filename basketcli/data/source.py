@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 SAMPLE = "sample"
 COMPLETE_JOURNEY = "completejourney"
 BUNDLED = (SAMPLE, COMPLETE_JOURNEY)  # data sets shipped inside installed packages
+FRAME = "dataframe"  # data handed over as a pandas DataFrame (the Python API), not a file
 
 
 class DataSpec(BaseModel):
@@ -31,6 +32,9 @@ class DataSpec(BaseModel):
     item_col: str = "product_id"
     order_col: str | None = None
     time_col: str | None = None
+    strict: bool = Field(
+        False, exclude=True, description="refuse data that must be changed to be read "
+        "(duplicated order numbers, repeated lines, empty orders, blank ids, short customers)")
     # A resource limit of this machine, not part of the data's identity: never recorded.
     max_memory: int | None = Field(
         None, ge=1, exclude=True, description="bytes loading may use (estimated before "
@@ -38,7 +42,7 @@ class DataSpec(BaseModel):
     )
 
     def source_path(self) -> Path | None:
-        return None if self.source in BUNDLED else Path(self.source)
+        return None if self.source in (*BUNDLED, FRAME) else Path(self.source)
 
     def describe(self) -> str:
         parts = [self.source]

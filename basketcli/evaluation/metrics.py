@@ -105,7 +105,8 @@ def _discounts(k: int) -> np.ndarray:
 
 
 def ranking_metrics(
-    ranked: np.ndarray, target: np.ndarray, history: np.ndarray | None = None
+    ranked: np.ndarray, target: np.ndarray, history: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-user ranking metrics.
 
@@ -115,8 +116,12 @@ def ranking_metrics(
     users are left out of its average. ``repeat_share@10`` is the share of the top 10 that the
     user bought before (1.0: the model only repeats). Recall@K divides by the size of the
     target, as the field does: a perfect ranking of a 15-product basket has recall@10 2/3.
+    allowed: (n, I) bool, what may be recommended (a restriction): a ranked product outside
+    it is no recommendation, never a hit and not in repeat_share's top 10; the recall still
+    divides by the whole target.
     """
-    hits = np.take_along_axis(target, ranked, axis=1)
+    reachable = target if allowed is None else target & allowed
+    hits = np.take_along_axis(reachable, ranked, axis=1)
     n_true = true_counts(target, 1).astype(np.float64)
     safe_true = np.maximum(n_true, 1.0)
     out: dict[str, np.ndarray] = {}
@@ -145,7 +150,12 @@ def ranking_metrics(
             out[f"recall@{SPLIT_K}_{name}"] = np.where(
                 n_wanted > 0, n_hit / np.maximum(n_wanted, 1.0), np.nan
             )
-        out[f"repeat_share@{SPLIT_K}"] = ranked_history.mean(axis=1)
+        if allowed is None:
+            out[f"repeat_share@{SPLIT_K}"] = ranked_history.mean(axis=1)
+        else:
+            shown = np.take_along_axis(allowed, ranked[:, :SPLIT_K], axis=1)
+            out[f"repeat_share@{SPLIT_K}"] = ((ranked_history & shown).sum(axis=1)
+                                              / np.maximum(shown.sum(axis=1), 1))
     return out
 
 

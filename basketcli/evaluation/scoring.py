@@ -24,7 +24,7 @@ from basketcli.evaluation.metrics import (
     set_f1,
     top_k,
 )
-from basketcli.evaluation.selection import select_basket
+from basketcli.evaluation.selection import Restriction, restricted, select_basket
 from basketcli.protocol import BasketModel, ProgressFactory, silent_progress
 from basketcli.sizing import SizingRule
 
@@ -90,9 +90,10 @@ def scored_batches(
 def evaluate_model(
     model: BasketModel, eval_set: EvalSet, variants: Sequence[Variant] = (Variant(),),
     batch_size: int = 512, progress: ProgressFactory = silent_progress,
-    across_ranks: bool = False,
+    across_ranks: bool = False, restriction: Restriction | None = None,
 ) -> list[Evaluation]:
-    """Every metric of ``model`` on ``eval_set``, once per post-hoc variant.
+    """Every metric of ``model`` on ``eval_set``, once per post-hoc variant; of what it may
+    recommend under ``restriction`` (None: anything).
 
     With ``across_ranks`` inside a process group, every rank must call it (with the same
     model weights): each scores its share of the users and all return the same metrics.
@@ -108,12 +109,14 @@ def evaluate_model(
         group = ranks.Ranks(enabled=True)
         share = rank_share(eval_set.n_users, batch_size, group.rank, group.size)
         tallies = ranks.gather_from_all(
-            lambda: _tally(model, eval_set, variants, rules, batch_size, progress, share))
+            lambda: _tally(model, eval_set, variants, rules, batch_size, progress, share,
+                           restriction))
         tally = tallies[0]
         for other in tallies[1:]:
             tally.absorb(other)
     else:
-        tally = _tally(model, eval_set, variants, rules, batch_size, progress)
+        tally = _tally(model, eval_set, variants, rules, batch_size, progress,
+                       restriction=restriction)
     seconds = time.perf_counter() - started
     shared = tally.ranking.result()
     results = []
@@ -144,21 +147,28 @@ class _Tally:
 def _tally(
     model: BasketModel, eval_set: EvalSet, variants: Sequence[Variant],
     rules: Sequence[SizingRule], batch_size: int, progress: ProgressFactory,
-    share: range | None = None,
+    share: range | None = None, restriction: Restriction | None = None,
 ) -> _Tally:
     n_items = eval_set.history.n_items
     tally = _Tally(MetricAccumulator(n_items), [MetricAccumulator(n_items) for _ in variants])
     batches = scored_batches(model, eval_set, batch_size, progress, share)
     for scores, target, history in batches:
-        ranked = top_k(scores, max(K_VALUES))
-        tally.ranking.add_per_user(ranking_metrics(ranked, target, history))
+        allowed = restriction.allowed(history) if restriction is not None else None
+        ranking = scores
+        if allowed is not None:
+            ranking, scores = restricted(scores, allowed, model.gives_probabilities)
+        ranked = top_k(ranking, max(K_VALUES))
+        tally.ranking.add_per_user(ranking_metrics(ranked, target, history, allowed))
         for variant, rule, acc in zip(variants, rules, tally.variants, strict=True):
             # Products above the threshold for probabilistic models; a ranker's top 10 otherwise.
             cut = threshold_of(variant, model)
             predicted = (scores >= cut if cut is not None
                          else _basket(scores, ranked, RANKING_BASKET))
+            basket = _basket(scores, ranked, rule)
+            if allowed is not None:
+                predicted, basket = predicted & allowed, basket & allowed
             acc.add_per_user({**acc.counts.add(predicted, target),
-                              "basket_f1": set_f1(_basket(scores, ranked, rule), target)})
+                              "basket_f1": set_f1(basket, target)})
     return tally
 
 

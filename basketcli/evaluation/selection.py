@@ -7,6 +7,9 @@ F-measures: a tale of two approaches".
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 
 from basketcli.errors import ConfigError
@@ -15,6 +18,42 @@ from basketcli.sizing import SizingRule
 
 # Float64 cells of the dynamic program's table per chunk of customers (about 32 MiB).
 _DP_CELLS_PER_CHUNK = 1 << 22
+
+
+@dataclass(frozen=True, eq=False)
+class Restriction:
+    """What may be recommended: never the ``excluded`` products (delisted, out of stock);
+    with ``only="new"`` only products the customer never bought (a discovery shelf), with
+    ``only="repeat"`` only products they did. The same for every model, in `predict` as in
+    `evaluate`, so that what a restriction costs can be measured."""
+
+    excluded: np.ndarray | None = None  # (I,) bool: never recommended
+    only: Literal["new", "repeat"] | None = None
+
+    def allowed(self, bought: np.ndarray) -> np.ndarray:
+        """(n, I) bool: what each customer may be recommended (``bought``: their history)."""
+        allowed = ~bought if self.only == "new" else bought.copy() if self.only else \
+            np.ones(bought.shape, dtype=bool)
+        if self.excluded is not None:
+            allowed &= ~self.excluded[None, :]
+        return allowed
+
+    def describe(self) -> str:
+        parts = [{"new": "only products new to each customer",
+                  "repeat": "only products each customer bought before"}[self.only]] \
+            if self.only else []
+        if self.excluded is not None and self.excluded.any():
+            parts.append(f"{int(self.excluded.sum()):,} products excluded")
+        return "; ".join(parts)
+
+
+def restricted(scores: np.ndarray, allowed: np.ndarray, probabilities: bool
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(scores to rank by, scores to size baskets by) with what may not be recommended
+    pushed below everything: -inf to rank; 0 to size probabilities (sizing rules need them in
+    [0, 1]). Callers drop the picks that are not allowed."""
+    ranking = np.where(allowed, scores, np.float32(-np.inf))
+    return ranking, np.where(allowed, scores, np.float32(0.0)) if probabilities else ranking
 
 
 def check_probabilities(scores: np.ndarray) -> None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from basketcli.artifacts import now_iso
 from basketcli.data.ev_file import EV_FORMAT, EV_VERSION, EmbeddingFile, nearest, read_ev, write_ev
+from basketcli.data.ids import find, is_text
 from basketcli.data.prepare import Dataset, load_dataset
 from basketcli.data.source import DataSpec
 from basketcli.engine.autoencoder import EmbedSettings, cooccurrence_inputs, train_autoencoder
@@ -19,7 +20,7 @@ from basketcli.workflows.steps import prepare
 
 
 class Neighbour(BaseModel):
-    product_id: int
+    product_id: int | str
     name: str | None = None
     similarity: float
 
@@ -37,7 +38,7 @@ class EmbedResult(BaseModel):
     seconds: float
     fingerprint: str
     query: str | None = None
-    query_id: int | None = None
+    query_id: int | str | None = None
     query_name: str | None = None
     neighbors: list[Neighbour] = []
 
@@ -88,7 +89,7 @@ def query_ev(path: Path, spec: DataSpec, neighbors: str, n_neighbors: int = 10) 
     ev = read_ev(Path(path))
     dataset = load_dataset(spec)
     query_id = resolve_product(neighbors, dataset)
-    if not np.isin(query_id, ev.product_ids):
+    if not find(np.sort(ev.product_ids), [query_id])[1][0]:
         raise DataError(f"--neighbors {neighbors!r}: product {query_id} has no vector in {path} "
                         "(made from other data?); rebuild it with 'basket embed'")
     result = EmbedResult(out=str(path), products=len(ev.product_ids), dim=ev.dim,
@@ -100,18 +101,22 @@ def query_ev(path: Path, spec: DataSpec, neighbors: str, n_neighbors: int = 10) 
 
 
 def _add_neighbours(result: EmbedResult, ev: EmbeddingFile, dataset: Dataset, query: str,
-                    query_id: int, n_neighbors: int) -> None:
+                    query_id: int | str, n_neighbors: int) -> None:
     names = dataset.catalog.name_of if dataset.catalog else (lambda pid: None)
     result.query, result.query_id, result.query_name = query, query_id, names(query_id)
     result.neighbors = [Neighbour(product_id=pid, name=names(pid), similarity=sim)
                         for pid, sim in nearest(ev, query_id, n_neighbors)]
 
 
-def resolve_product(query: str, dataset: Dataset) -> int:
-    """A product id or name (case-insensitive, via the catalog) -> a product id in the data."""
+def resolve_product(query: str, dataset: Dataset) -> int | str:
+    """A product id (a text id exactly as written) or name (case-insensitive, via the
+    catalog) -> a product id in the data."""
     text = query.strip()
     catalog = dataset.catalog
-    if text.isdigit():
+    item_ids = dataset.data.item_ids
+    if is_text(item_ids) and find(item_ids, [query])[1][0]:
+        product_id: int | str = query
+    elif text.isdigit() and not is_text(item_ids):
         product_id = int(text)
     elif catalog is None:
         raise ConfigError(
@@ -126,9 +131,7 @@ def resolve_product(query: str, dataset: Dataset) -> int:
                 "give its exact name or its product id")
             raise ConfigError(f"--neighbors {query!r}: no such product in {catalog.source}; {hint}")
         product_id = found
-    item_ids = dataset.data.item_ids
-    pos = int(np.searchsorted(item_ids, product_id))
-    if pos >= len(item_ids) or item_ids[pos] != product_id:
+    if not find(item_ids, [product_id])[1][0]:
         raise DataError(
             f"--neighbors {query!r}: product {product_id} is never bought in "
             f"{dataset.spec.describe()}; choose a product from the data"

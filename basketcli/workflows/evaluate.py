@@ -3,20 +3,23 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel
 
+from basketcli.data.prepare import Dataset
 from basketcli.data.source import DataSpec
 from basketcli.data.split import EvalSet, Split
 from basketcli.errors import ConfigError
 from basketcli.evaluation import comparison
 from basketcli.evaluation.bootstrap import CONFIDENCE, DEFAULT_RESAMPLES
 from basketcli.evaluation.comparison import Versus
-from basketcli.evaluation.metrics import COMPARED_KEYS
+from basketcli.evaluation.metrics import COMPARED_KEYS, METRIC_KEYS
 from basketcli.evaluation.scoring import (
     Evaluation,
     Variant,
@@ -24,15 +27,21 @@ from basketcli.evaluation.scoring import (
     target_repeat_share,
     threshold_of,
 )
+from basketcli.evaluation.selection import Restriction
 from basketcli.protocol import BasketModel, FitContext
 from basketcli.registry import create_model
 from basketcli.reports import TABLE_SUFFIXES, write_table
 from basketcli.sizing import SizingRule
+from basketcli.workflows.predict.names import ProductResolver, read_exclusions
 from basketcli.workflows.run_dirs import check_vocabulary, is_run_dir, load_run
 from basketcli.workflows.steps import data_summary, fit_model, prepare
 from basketcli.workflows.tune import tune
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 REFERENCE_MODELS = ("gtopfreq", "ptopfreq", "tifuknn")  # in every comparison (DESIGN.md)
+FEW_CUSTOMERS = 30  # below this, a comparison's intervals and verdicts mean little
 
 
 class ModelResult(BaseModel):
@@ -58,6 +67,36 @@ class CompareResult(BaseModel):
     models: list[ModelResult]
     bootstrap: dict[str, Any] = {}  # resamples, seed, confidence; empty when turned off
 
+    def records(self, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """One flat record per model (CSV, Markdown, pandas): every metric of ``keys`` with
+        its interval and seed spread, the comparisons with the reference, the timings."""
+        records = []
+        for m in self.models:
+            record: dict[str, Any] = {"model": m.name, "source": m.source, "sizing": m.sizing,
+                                      "seeds": m.seeds}
+            for key in keys or METRIC_KEYS:
+                record[key] = m.metrics.get(key)
+                if self.bootstrap:
+                    record[f"{key} low"], record[f"{key} high"] = m.intervals.get(
+                        key, (None, None))
+                if m.seed_spread:
+                    record[f"{key} seed sd"] = m.seed_spread.get(key)
+            for key, v in m.versus.items():
+                record.update({
+                    f"{key} vs reference": v.reference, f"{key} difference": v.difference,
+                    f"{key} difference low": v.low, f"{key} difference high": v.high,
+                    f"{key} difference confidence": v.confidence, f"{key} p": v.p_value,
+                    f"{key} verdict": v.verdict})
+            record.update({"fit seconds": m.fit_seconds, "score seconds": m.score_seconds})
+            records.append(record)
+        return records
+
+    def to_pandas(self, keys: Sequence[str] | None = None) -> pd.DataFrame:
+        """``records`` as a DataFrame, one row per model."""
+        import pandas as pd
+
+        return pd.DataFrame(self.records(keys))
+
 
 @dataclass
 class _Scored:
@@ -72,9 +111,12 @@ def evaluate(
     threshold: float | None = None, sizing: SizingRule | None = None,
     ctx: FitContext | None = None, from_run: bool = False,
     bootstrap: int = DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
-    per_customer: Path | None = None,
+    per_customer: Path | None = None, exclude: Path | None = None,
+    only: Literal["new", "repeat"] | None = None,
 ) -> tuple[CompareResult, BasketModel]:
-    """Test-split metrics of a model name (fitted now) or of a saved run directory."""
+    """Test-split metrics of a model name (fitted now) or of a saved run directory; of what
+    it may recommend without the products ``exclude`` lists, and ``only`` new or repeat ones
+    when given (what a restriction costs)."""
     ctx = ctx or FitContext()
     check_outputs(bootstrap, per_customer)
     fit_seconds: float | None = None
@@ -85,10 +127,13 @@ def evaluate(
     else:
         model = create_model(target, settings)
         dataset, split = prepare(spec or DataSpec())
+    restriction = restriction_for(dataset, exclude, only)
+    if not from_run:
         _, fit_seconds = fit_model(model, dataset, split, ctx)
-    scored = [_scored(model, str(target), [_test(model, split, threshold, sizing, ctx)],
-                      fit_seconds)]
-    return _result(scored, dataset, split, bootstrap, bootstrap_seed, None, per_customer), model
+    evaluation = _test(model, split, threshold, sizing, ctx, restriction)
+    scored = [_scored(model, str(target), [evaluation], fit_seconds)]
+    return _result(scored, dataset, split, bootstrap, bootstrap_seed, None, per_customer,
+                   restriction), model
 
 
 def compare(
@@ -98,7 +143,8 @@ def compare(
     bootstrap: int = DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
     against: str | None = None, seeds: int = 1, per_customer: Path | None = None,
     tune_budget: float | None = None, tune_trials: int | None = None,
-    tune_patience: int | None = None,
+    tune_patience: int | None = None, exclude: Path | None = None,
+    only: Literal["new", "repeat"] | None = None,
 ) -> CompareResult:
     """Several models (names or run directories) on one split, one row each; learned models
     fitted ``seeds`` times. ``against``: the model every other is compared with (default: the
@@ -115,6 +161,7 @@ def compare(
         raise ConfigError(f"--reference {against}: not among the compared models "
                           f"({', '.join(names)}); add it to --models")
     dataset, split = prepare(spec)
+    restriction = restriction_for(dataset, exclude, only)
     # Resolve every name before any fitting, so a typo fails fast.
     planned: list[tuple[str, BasketModel, bool]] = []
     for target in names:
@@ -131,8 +178,8 @@ def compare(
         usable = sizing is None or model.gives_probabilities or not sizing.needs_probabilities
         rule = sizing if usable else None
         if saved:
-            scored.append(_scored(model, target, [_test(model, split, threshold, rule, ctx)],
-                                  None))
+            evaluation = _test(model, split, threshold, rule, ctx, restriction)
+            scored.append(_scored(model, target, [evaluation], None))
             continue
         tuned = (tune(target, spec, None, budget=tune_budget, trials=tune_trials,
                       patience=tune_patience,
@@ -142,19 +189,38 @@ def compare(
         fits = [create_model(target, settings)] if model.reference or seeds == 1 else [
             create_model(target, {**settings, "seed": s}) for s in range(seeds)]
         seconds = [fit_model(fitted, dataset, split, ctx)[1] for fitted in fits]
-        evaluations = [_test(fitted, split, threshold, rule, ctx) for fitted in fits]
+        evaluations = [_test(fitted, split, threshold, rule, ctx, restriction) for fitted in fits]
         item = _scored(model, target, evaluations, float(np.mean(seconds)))
         if tuned is not None:
             item.row.settings, item.row.tune_seconds = settings, tuned.seconds
             item.row.tune_trials = len(tuned.trials)
         scored.append(item)
-    return _result(scored, dataset, split, bootstrap, bootstrap_seed, against, per_customer)
+    return _result(scored, dataset, split, bootstrap, bootstrap_seed, against, per_customer,
+                   restriction)
 
 
 def _test(model: BasketModel, split: Split, threshold: float | None, sizing: SizingRule | None,
-          ctx: FitContext) -> Evaluation:
+          ctx: FitContext, restriction: Restriction | None) -> Evaluation:
     return evaluate_model(model, split.test, [Variant(threshold, sizing)],
-                          progress=ctx.progress)[0]
+                          progress=ctx.progress, restriction=restriction)[0]
+
+
+def restriction_for(dataset: Dataset, exclude: Path | None,
+                    only: Literal["new", "repeat"] | None) -> Restriction | None:
+    """What may be recommended on ``dataset``: without the products ``exclude`` lists (names
+    or ids), and ``only`` new or repeat products; None: anything."""
+    if exclude is None and only is None:
+        return None
+    excluded = None
+    if exclude is not None:
+        resolver = ProductResolver(dataset.data.item_ids, None, dataset.catalog,
+                                   run_dir=dataset.spec.describe())
+        excluded = read_exclusions(Path(exclude), resolver, _warn)
+    return Restriction(excluded, only)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=2)
 
 
 def _scored(model: BasketModel, source: str, evaluations: list[Evaluation],
@@ -190,11 +256,16 @@ def check_outputs(bootstrap: int, per_customer: Path | None) -> None:
 
 
 def _result(scored: list[_Scored], dataset, split: Split, bootstrap: int, seed: int,
-            against: str | None, per_customer: Path | None) -> CompareResult:
+            against: str | None, per_customer: Path | None,
+            restriction: Restriction | None) -> CompareResult:
     if per_customer is not None:
         write_per_customer(per_customer, split.test, scored)
     summary = {**data_summary(dataset, split),
-               "target_repeat_share": target_repeat_share(split.test)}
+               "target_repeat_share": target_repeat_share(split.test),
+               "restriction": restriction.describe() if restriction is not None else None}
+    if bootstrap and split.test.n_users < FEW_CUSTOMERS:
+        _warn(f"only {split.test.n_users} customers are evaluated: with fewer than "
+              f"{FEW_CUSTOMERS}, intervals and verdicts mean little")
     if bootstrap == 0 or not scored:
         return CompareResult(data=summary, models=[s.row for s in scored])
     add_uncertainty(scored, bootstrap, seed, against)

@@ -18,9 +18,10 @@ from basketcli.protocol import BasketModel, FitContext, FitReport
 
 
 # --- data --------------------------------------------------------------------------------------
-def prepare(spec: DataSpec, use_cache: bool = True) -> tuple[Dataset, Split]:
-    """The data set of ``spec`` and its leave-last-out split."""
-    dataset = load_dataset(spec, use_cache=use_cache)
+def prepare(source: DataSpec | Dataset, use_cache: bool = True) -> tuple[Dataset, Split]:
+    """The data set of ``source`` (a spec, or a data set already loaded: the Python API's)
+    and its leave-last-out split."""
+    dataset = source if isinstance(source, Dataset) else load_dataset(source, use_cache)
     return dataset, leave_last_out(dataset.data)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from basketcli.data.catalog import Catalog, normalize_name, read_catalog
+from basketcli.data.ids import find, is_text
 from basketcli.errors import DataError
 
 Warn = Callable[[str], None]
@@ -66,15 +67,20 @@ class ProductResolver:
             return [None] * len(rows)
         return list(map(self.known.names.__getitem__, rows.tolist()))
 
-    def product_id_of(self, product: str | int, where: str) -> int | None:
+    def product_id_of(self, product: str | int, where: str) -> int | str | None:
         """The product id, or None when the product is skipped (``skip_unknown``)."""
-        key = normalize_name(product) if isinstance(product, str) else int(product)
+        if not isinstance(product, str) and is_text(self.vocabulary):
+            raise DataError(f"{where}: product {product!r} is a number, but {self.run_dir} was "
+                            f'trained on text product ids; give ids as strings ("{product}")')
+        # A text id is matched exactly, a name whatever its case and spacing.
+        key = (product if self._is_exact_id(product) else normalize_name(product)) \
+            if isinstance(product, str) else int(product)
         found = self._cache.get(key)
         if found is None:
             found = self._resolve(product if isinstance(product, str) else int(product))
             self._cache[key] = found
         if isinstance(found, int):
-            pid = int(self.vocabulary[found])
+            pid = self.vocabulary[found].item()
             if pid not in (0, 1) or isinstance(product, str):
                 self.fast[product] = pid
             return pid
@@ -83,13 +89,26 @@ class ProductResolver:
         self.warn(f"{where}: skipped {found}")
         return None
 
+    def row_of(self, reference: str) -> int | None:
+        """The vocabulary row of a product name or id written as text, or None when the model
+        does not know it (no message: the caller says what to do with it)."""
+        key = reference if self._is_exact_id(reference) else normalize_name(reference)
+        found = self._cache.get(key)
+        if found is None:
+            try:
+                found = self._resolve(reference)
+            except DataError:  # no names to look it up in
+                found = f"unknown product {reference!r}"
+            self._cache[key] = found
+        return found if isinstance(found, int) else None
+
     def learn(self, names: Iterable[str]) -> None:
         """Resolve new spellings ahead, without a message: one that fails is reported where
         it occurs, when its customer is checked one product at a time."""
         for name in names:
             if not name.strip():
                 continue
-            key = normalize_name(name)
+            key = name if self._is_exact_id(name) else normalize_name(name)
             found = self._cache.get(key)
             if found is None:
                 try:
@@ -98,17 +117,22 @@ class ProductResolver:
                     continue
                 self._cache[key] = found
             if isinstance(found, int):
-                self.fast[name] = int(self.vocabulary[found])
+                self.fast[name] = self.vocabulary[found].item()
+
+    def _is_exact_id(self, product: str) -> bool:
+        return is_text(self.vocabulary) and bool(find(self.vocabulary, [product])[1][0])
 
     def _resolve(self, product: str | int) -> int | str:
+        if isinstance(product, str) and self._is_exact_id(product):
+            return int(find(self.vocabulary, [product])[0][0])
         if isinstance(product, str):
             pid = self.known.id_of(product) if self.known is not None else None
             if pid is None and self.catalog is not None:
                 pid = self.catalog.id_of(product)
-            if pid is None and product.strip().isdigit():
+            if pid is None and product.strip().isdigit() and not is_text(self.vocabulary):
                 pid = int(product.strip())
             if pid is None:
-                if self.known is None and self.catalog is None:
+                if self.known is None and self.catalog is None and not is_text(self.vocabulary):
                     raise DataError(
                         f"product name {product!r} needs a catalog: {self.run_dir} holds no "
                         "product names; pass --catalog products.csv or give product ids"
@@ -141,8 +165,34 @@ class ProductResolver:
         return f"; closest: {', '.join(repr(c) for c in close)}" if close else ""
 
 
-def _row_of(sorted_ids: np.ndarray, product_id: int) -> int | None:
-    row = int(np.searchsorted(sorted_ids, product_id))
-    if row < len(sorted_ids) and sorted_ids[row] == product_id:
-        return row
-    return None
+def _row_of(sorted_ids: np.ndarray, product_id: int | str) -> int | None:
+    rows, found = find(sorted_ids, [product_id])
+    return int(rows[0]) if found[0] else None
+
+
+def read_exclusions(path: Path, resolver: ProductResolver, warn: Warn) -> np.ndarray:
+    """(vocabulary size,) bool: the products ``path`` lists (one name or id per line; blank
+    lines and lines starting with # are ignored). Products the model does not know are named in
+    a warning and ignored; excluding every product is a DataError."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"--exclude {path}: cannot read it ({exc.__class__.__name__})") from None
+    wanted = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    excluded = np.zeros(len(resolver.vocabulary), dtype=bool)
+    unknown = []
+    for reference in wanted:
+        row = resolver.row_of(reference)
+        if row is None:
+            unknown.append(reference)
+        else:
+            excluded[row] = True
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        warn(f"--exclude {path}: {len(unknown)} products are unknown to the model and ignored "
+             f"({shown})")
+    if excluded.all():
+        raise DataError(f"--exclude {path}: excludes every product the model knows; nothing "
+                        "would be left to recommend")
+    return excluded
