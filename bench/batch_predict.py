@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -35,18 +34,26 @@ GOALS = {"ptopfreq": "> 2,000 customers/s", "gtopfreq": "> 2,000 customers/s",
 XGBOOST_SETTINGS = ["train_targets=1", "n_estimators=100"]
 
 
+# A child that runs `basket ARGS` as its own child and reports that one's peak memory: the
+# peak of the children of a process is the largest so far, so each measure needs a new parent.
+MEASURED = ("import resource, subprocess, sys\n"
+            "done = subprocess.run(['basket', *sys.argv[1:]])\n"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+            "sys.exit(done.returncode)\n")
+
+
 def basket(*args: str) -> tuple[float, int, subprocess.CompletedProcess]:
-    """Run `basket ARGS` in a child; (seconds, the child's peak memory in bytes, result)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run `basket ARGS` in a child; (seconds, its peak memory in bytes, result)."""
     started = time.perf_counter()
-    done = subprocess.run(["basket", *args], capture_output=True, text=True, check=False,
-                          env={**os.environ, "COLUMNS": "200"})
+    done = subprocess.run([sys.executable, "-c", MEASURED, *args], capture_output=True,
+                          text=True, check=False, env={**os.environ, "COLUMNS": "200"})
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if done.returncode != 0:
         raise SystemExit(f"basket {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    # ru_maxrss of the children is the largest child so far: a new peak is this child's own.
-    return seconds, max(peak, before) * 1024, done
+    lines = done.stderr.strip().splitlines()
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: KiB on Linux
+    done.stderr = "\n".join(lines[:-1])
+    return seconds, int(lines[-1]) * scale, done
 
 
 def main() -> None:
