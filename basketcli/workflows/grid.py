@@ -34,9 +34,7 @@ from basketcli import registry
 from basketcli.artifacts import (
     atomic_write_json,
     atomic_write_text,
-    beside,
     now_iso,
-    remove_folder,
     replace_folder,
     settle_folder,
 )
@@ -51,7 +49,14 @@ from basketcli.registry import create_model
 from basketcli.reports import format_value, rows_csv, write_heatmap_png
 from basketcli.settings import build_config
 from basketcli.sizing import SizingRule
-from basketcli.workflows.run_dirs import RUN_FILE, load_run, new_run_info, read_run_info, write_run
+from basketcli.workflows.run_dirs import (
+    RUN_FILE,
+    load_run,
+    new_run_info,
+    read_run_info,
+    successor_folder,
+    write_run,
+)
 from basketcli.workflows.steps import check_device_name, fit_model, prepare
 
 RUNS_DIR = "runs"
@@ -60,7 +65,6 @@ GRID_JSON = "grid.json"
 GRID_CSV = "grid.csv"
 HEATMAP_PNG = "heatmap.png"
 GRID_FILES = frozenset({RUNS_DIR, MANIFEST_FILE, GRID_JSON, GRID_CSV, HEATMAP_PNG})
-NEXT_TAG = "next"  # .OUT.next: a forced new grid, until it has replaced OUT
 
 
 @dataclass(frozen=True)
@@ -257,7 +261,7 @@ def _check_out(out: Path, model: str, dataset: Dataset, resume: bool, force: boo
     if not out.is_dir():
         raise ArtifactError(f"--out {out}: is a file; choose a folder")
     if force and (out / GRID_JSON).is_file():
-        return _beside(out, resume)
+        return successor_folder(out, GRID_FILES, "grid", resume)
     if not any(out.iterdir()) or force:
         return out
     if not manifest.is_file():
@@ -284,26 +288,6 @@ def _check_out(out: Path, model: str, dataset: Dataset, resume: bool, force: boo
             "same data options or choose another --out"
         )
     return out
-
-
-def _beside(out: Path, resume: bool) -> Path:
-    """The folder of a new grid that replaces the finished one in ``out`` once finished."""
-    others = sorted(p.name for p in out.iterdir() if not _own(p.name))
-    if others:
-        raise ArtifactError(
-            f"--out {out}: holds files besides the grid ({', '.join(others[:3])}); --force "
-            "replaces the whole folder once the new grid is finished: move them, or choose "
-            "another --out")
-    work = beside(out, NEXT_TAG)
-    if not resume:
-        remove_folder(work)  # an earlier forced grid, interrupted: not continued
-    return work
-
-
-def _own(name: str) -> bool:
-    """A file of a grid folder: its files, a write a crash cut short, a file manager's."""
-    return name in GRID_FILES or (name.startswith(".") and name.endswith(".tmp")) \
-        or name == ".DS_Store"
 
 
 def grid(

@@ -119,6 +119,28 @@ def next_dir(run_dir: Path) -> Path:
     return beside(run_dir, NEXT_TAG)
 
 
+def successor_folder(out: Path, files: frozenset[str] | set[str], what: str,
+                     resume: bool) -> Path:
+    """Where a forced new ``what`` (a grid, a search) is built until it replaces the finished
+    one in ``out`` (``next_dir``): refused when ``out`` holds files besides ``files`` (the
+    whole folder is replaced); an interrupted earlier one is continued only with ``resume``."""
+    def own(name: str) -> bool:  # its files, a write a crash cut short, a file manager's
+        return name in files or (name.startswith(".") and name.endswith(".tmp")) \
+            or name == ".DS_Store"
+
+    others = sorted(p.name for p in out.iterdir() if not own(p.name))
+    if others:
+        raise ArtifactError(
+            f"--out {out}: holds files besides the {what} ({', '.join(others[:3])}); --force "
+            f"replaces the whole folder once the new {what} is complete: move them, or choose "
+            "another --out")
+    work = next_dir(out)
+    if not resume:
+        remove_folder(work)  # an earlier forced one, interrupted: not continued
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
 @dataclass(frozen=True)
 class RunTarget:
     """Where a training run for the run directory ``out`` writes: ``work``, which is ``out``

@@ -34,9 +34,7 @@ from basketcli import registry
 from basketcli.artifacts import (
     atomic_write_json,
     atomic_write_text,
-    beside,
     now_iso,
-    remove_folder,
     replace_folder,
     settle_folder,
 )
@@ -49,6 +47,7 @@ from basketcli.protocol import FitContext, ProgressFactory, silent_progress
 from basketcli.registry import create_model
 from basketcli.reports import rows_csv
 from basketcli.settings import build_config
+from basketcli.workflows.run_dirs import successor_folder
 from basketcli.workflows.steps import fit_model, prepare
 
 STUDY_FILE = "study.db"
@@ -58,7 +57,6 @@ SUMMARY_FILE = "tune.json"
 # What a study folder holds (SQLite's side files included); --force replaces nothing else.
 STUDY_FILES = frozenset({STUDY_FILE, f"{STUDY_FILE}-journal", f"{STUDY_FILE}-wal",
                          f"{STUDY_FILE}-shm", BEST_FILE, TRIALS_FILE, SUMMARY_FILE})
-NEXT_TAG = "next"  # .OUT.next: a forced new search, until it has replaced OUT
 DEFAULT_MONITOR = "ndcg@10"
 DEFAULT_PATIENCE = 100  # finished trials without a better one before a search stops
 DEFAULTS_TRIAL = "defaults"  # user attribute of the first trial: the settings it enqueued
@@ -252,7 +250,7 @@ def _check_out(out: Path, resume: bool, force: bool, storage: str | None) -> Pat
     holds_study = (out / STUDY_FILE).is_file() or (out / SUMMARY_FILE).is_file()
     if holds_study and force and storage is None:
         if (out / BEST_FILE).is_file():  # a finished search: kept until the new one is written
-            return _beside(out, resume)
+            return successor_folder(out, STUDY_FILES, "study", resume)
         for name in STUDY_FILES:  # a search that never finished: nothing finished to keep
             (out / name).unlink(missing_ok=True)
     elif holds_study and force:
@@ -265,27 +263,6 @@ def _check_out(out: Path, resume: bool, force: bool, storage: str | None) -> Pat
                             "another --out")
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def _beside(out: Path, resume: bool) -> Path:
-    """The folder of a new search that replaces the finished one in ``out`` once written."""
-    others = sorted(p.name for p in out.iterdir() if not _own(p.name))
-    if others:
-        raise ArtifactError(
-            f"--out {out}: holds files besides the study ({', '.join(others[:3])}); --force "
-            "replaces the whole folder once the new search is written: move them, or choose "
-            "another --out")
-    work = beside(out, NEXT_TAG)
-    if not resume:
-        remove_folder(work)  # an earlier forced search, interrupted: not continued
-    work.mkdir(parents=True, exist_ok=True)
-    return work
-
-
-def _own(name: str) -> bool:
-    """A file of a study folder: its files, a write a crash cut short, a file manager's."""
-    return name in STUDY_FILES or (name.startswith(".") and name.endswith(".tmp")) \
-        or name == ".DS_Store"
 
 
 def _storage(url: str | None) -> Any:
