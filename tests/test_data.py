@@ -12,6 +12,7 @@ from basketcli.data.basket_data import from_baskets
 from basketcli.data.budget import parse_memory
 from basketcli.data.catalog import read_catalog
 from basketcli.data.prepare import (
+    DataWarning,
     cache_dir,
     load_baskets,
     load_dataset,
@@ -410,3 +411,37 @@ def test_complete_journey_loads_with_its_catalog():
     assert (dataset.data.days_since_prior[~first] >= 0).all()
     some = dataset.catalog.names_of(dataset.data.item_ids[:1])[0]
     assert dataset.catalog.id_of(some.lower()) == dataset.data.item_ids[0]
+
+
+def test_an_instacart_folder_with_text_ids_reads_as_its_integer_twin(instacart, tmp_path):
+    """Every id of the folder rewritten as text (customers "U1", orders "o10", products
+    zero-padded "05"): the same baskets, the ids kept exactly, names from a text catalog."""
+    import re
+
+    twin = tmp_path / "text-instacart"
+    twin.mkdir()
+    for name in ("orders.csv", "order_products__prior.csv", "order_products__train.csv",
+                 "products.csv"):
+        lines = (instacart / name).read_text().splitlines()
+        out = [lines[0]]
+        for line in lines[1:]:
+            cells = line.split(",")
+            if name == "orders.csv":
+                cells[0], cells[1] = f"o{cells[0]}", f"U{cells[1]}"
+            elif name == "products.csv":
+                cells[0] = f"0{cells[0]}"
+            else:
+                cells[0], cells[1] = f"o{cells[0]}", f"0{cells[1]}"
+            out.append(",".join(cells))
+        (twin / name).write_text("\n".join(out) + "\n")
+    with pytest.warns(DataWarning, match="2 lines of orders the orders file does not have"):
+        plain = load_dataset(DataSpec(source=str(instacart), min_orders=1), use_cache=False)
+    with pytest.warns(DataWarning):
+        text = load_dataset(DataSpec(source=str(twin), min_orders=1), use_cache=False)
+    assert text.data.user_ids.tolist() == ["U1", "U2"]
+    assert text.data.item_ids.tolist() == [f"0{p}" for p in plain.data.item_ids.tolist()]
+    assert np.array_equal(text.data.items, plain.data.items)
+    assert np.array_equal(text.data.order_offsets, plain.data.order_offsets)
+    assert text.catalog.names_of(text.data.item_ids) == plain.catalog.names_of(
+        plain.data.item_ids)
+    assert re.fullmatch(r"0\d", text.data.item_ids[0])

@@ -32,7 +32,7 @@ from basketcli.data.source import COMPLETE_JOURNEY, DataSpec
 from basketcli.errors import DataError
 
 CACHE_ENV = "BASKET_CACHE_DIR"
-PREPARE_VERSION = "2"  # bump when the prepared arrays change meaning (2: text ids, the report)
+PREPARE_VERSION = "3"  # bump when the prepared arrays change meaning (3: text ids, the report)
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +60,7 @@ class DataReport:
     repeated_lines: int = 0  # a product listed again in one order (kept once)
     empty_orders: int = 0  # orders without a line (left out)
     blank_id_lines: int = 0  # lines without a customer or product id (left out)
+    orphan_lines: int = 0  # lines of orders the orders file does not have (left out)
     short_customers: int = 0  # customers with fewer orders than --min-orders (dropped)
 
     def problems(self, min_orders: int) -> list[str]:
@@ -69,6 +70,7 @@ class DataReport:
             (self.repeated_lines, "products listed again in the same order (kept once)"),
             (self.empty_orders, "orders without a product (left out)"),
             (self.blank_id_lines, "lines without a customer or product id (left out)"),
+            (self.orphan_lines, "lines of orders the orders file does not have (left out)"),
             (self.short_customers, f"customers with fewer than {min_orders} orders (dropped; "
                                    "--min-orders)")]
         return [f"{n:,} {what}" for n, what in counted if n]
@@ -173,7 +175,7 @@ def prepare_raw(raw: RawOrders) -> tuple[BasketData, DataReport]:
     data.validate()
     report = DataReport(merged_orders=merged, repeated_lines=repeated,
                         empty_orders=n_groups - len(order_starts),
-                        blank_id_lines=raw.blank_id_lines)
+                        blank_id_lines=raw.blank_id_lines, orphan_lines=raw.orphan_lines)
     return data, report
 
 

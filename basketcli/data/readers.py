@@ -58,6 +58,7 @@ class RawOrders:
     user_labels: np.ndarray | None = None  # sorted text customer ids (None: integer ids)
     product_labels: np.ndarray | None = None  # sorted text product ids (None: integer ids)
     blank_id_lines: int = 0  # lines left out because their customer or product id was blank
+    orphan_lines: int = 0  # lines left out because their order is not in the orders file
 
     @property
     def n_lines(self) -> int:
@@ -221,8 +222,8 @@ def stream_csv(path: Path, columns: dict[str, str]) -> dict[str, np.ndarray]:
 
     ``columns`` maps a column name to its kind: "int" (integers, int64; anything else is a
     DataError naming the column and a bad value), "float" (numbers, float64 with NaN for empty
-    or non-numeric cells) or "is_test" (a bool array: the cell equals 'test'). Absent columns are
-    left out of the result.
+    or non-numeric cells), "is_test" (a bool array: the cell equals 'test') or "id" (read as
+    text, a pyarrow chunked array for ``ids.parse_ids``). Absent columns are left out.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -238,7 +239,8 @@ def stream_csv(path: Path, columns: dict[str, str]) -> dict[str, np.ndarray]:
                 include_columns=present,
                 # Order fields may be empty (Instacart's first orders) or text: read as text
                 # only when the kind needs it.
-                column_types={c: pa.string() for c in present if columns[c] == "is_test"},
+                column_types={c: pa.string() for c in present
+                              if columns[c] in ("is_test", "id")},
             ),
         )
         for batch in reader:
@@ -247,6 +249,8 @@ def stream_csv(path: Path, columns: dict[str, str]) -> dict[str, np.ndarray]:
                 kind = columns[name]
                 if kind == "int":
                     parts[name].append(_as_int64(column, path, name))
+                elif kind == "id":
+                    parts[name].append(column)
                 elif kind == "float":
                     parts[name].append(_as_float64(column))
                 else:
@@ -257,7 +261,8 @@ def stream_csv(path: Path, columns: dict[str, str]) -> dict[str, np.ndarray]:
         raise
     except Exception as exc:  # pyarrow's errors for malformed rows and odd encodings
         raise DataError(f"{path}: cannot parse CSV ({_first_line(exc)})") from None
-    return {name: _concat(chunks, columns[name]) for name, chunks in parts.items()}
+    return {name: pa.chunked_array(chunks, type=pa.string()) if columns[name] == "id"
+            else _concat(chunks, columns[name]) for name, chunks in parts.items()}
 
 
 def _concat(chunks: list[np.ndarray], kind: str) -> np.ndarray:
@@ -349,6 +354,8 @@ def _read_sample(path: Path):
 
 
 def _read_instacart_folder(folder: Path, max_memory: int | None) -> RawOrders:
+    import pyarrow as pa
+
     orders_path = folder / "orders.csv"
     prior_path = folder / INSTACART_LINE_FILES[0]
     for required in (orders_path, prior_path):
@@ -364,41 +371,80 @@ def _read_instacart_folder(folder: Path, max_memory: int | None) -> RawOrders:
     _require(header, ["order_id", "user_id", "order_number"], orders_path,
              "expected the Instacart orders.csv layout")
     orders = stream_csv(orders_path, {
-        "order_id": "int", "user_id": "int", "order_number": "int", "eval_set": "is_test",
+        "order_id": "id", "user_id": "id", "order_number": "int", "eval_set": "is_test",
         **dict.fromkeys(ORDER_FIELD_COLUMNS, "float"),
     })
     # Orders of eval_set 'test' have no products: they are not baskets.
     if "eval_set" in orders:
         valid = ~orders.pop("eval_set")
-        orders = {name: values[valid] for name, values in orders.items()}
-    row_of_order = _order_lookup(orders["order_id"], orders_path)
+        orders = {name: values.filter(pa.array(valid)) if name in ("order_id", "user_id")
+                  else values[valid] for name, values in orders.items()}
+    users, user_labels = ids.parse_ids(orders["user_id"], f"{orders_path}: column user_id")
+    order_ids, order_labels = ids.parse_ids(orders["order_id"], f"{orders_path}: column order_id")
+    row_of_order = _order_lookup(order_ids, orders_path)
 
-    rows, products, carts = [], [], []
+    rows, products, carts, orphans = [], [], [], 0
     for path in line_paths:
         _require(csv_header(path), ["order_id", "product_id"], path,
                  "expected order_id,product_id columns")
-        lines = stream_csv(path, {"order_id": "int", "product_id": "int",
+        lines = stream_csv(path, {"order_id": "id", "product_id": "id",
                                   "add_to_cart_order": "float"})
-        row = row_of_order(lines.pop("order_id"))
+        row = row_of_order(_same_ids(lines.pop("order_id"), order_labels, path))
         joined = row >= 0  # an inner join: lines of unknown (or test) orders are dropped
-        all_joined = bool(joined.all())
-        rows.append(row if all_joined else row[joined])
-        products.append(lines["product_id"] if all_joined else lines["product_id"][joined])
+        kept = lines["product_id"] if joined.all() else lines["product_id"].filter(
+            pa.array(joined))
+        rows.append(row[joined])
+        orphans += int((~joined).sum())
+        products.append(ids.parse_ids(kept, f"{path}: column product_id"))
         cart = lines.get("add_to_cart_order")
-        carts.append(None if cart is None else (cart if all_joined else cart[joined]))
-        del lines, row, joined
+        carts.append(None if cart is None else cart[joined])
+        del lines, row, joined, kept
     cart_position = None
     if all(c is not None for c in carts):
         cart_position = _cat([c for c in carts if c is not None])
+    product_ids, product_labels = _union_ids(products)
     return RawOrders(
-        user_id=orders["user_id"],
+        user_id=users,
         order_seq=orders["order_number"],
-        order_key=np.arange(len(orders["order_id"]), dtype=np.int64),  # one row per order id
+        order_key=np.arange(len(order_ids), dtype=np.int64),  # one row per order id
         line_row=_cat(rows),
-        product_id=_cat(products),
+        product_id=product_ids,
         cart_position=cart_position,
+        user_labels=user_labels,
+        product_labels=product_labels,
+        orphan_lines=orphans,
         **{field: orders.get(column) for column, field in ORDER_FIELD_COLUMNS.items()},
     )
+
+
+def _same_ids(column, labels: np.ndarray | None, path: Path) -> np.ndarray:
+    """A line file's order ids in orders.csv's terms: integers, or indices into its text ids
+    (-1: an id orders.csv does not have)."""
+    values, line_labels = ids.parse_ids(column, f"{path}: column order_id")
+    if labels is None and line_labels is None:
+        return values
+    mine = line_labels[values] if line_labels is not None else values.astype(str)
+    if labels is None:  # text ids in the lines, integers in orders.csv: none can match
+        return np.full(len(values), -1, dtype=np.int64)
+    rows, found = ids.find(labels, mine)
+    return np.where(found, rows, -1)
+
+
+def _union_ids(parts: list[tuple[np.ndarray, np.ndarray | None]]
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The product ids of several line files as one column: integers when all are, else
+    indices into their text ids together (an integer id counts as its text)."""
+    if all(labels is None for _, labels in parts):
+        return _cat([values for values, _ in parts]), None
+    texts = [labels if labels is not None else np.unique(values).astype(str)
+             for values, labels in parts]
+    together = np.unique(np.concatenate(texts))
+    codes = []
+    for (values, labels), text in zip(parts, texts, strict=True):
+        local = np.searchsorted(together, text)
+        codes.append(local[values] if labels is not None
+                     else local[np.searchsorted(np.unique(values), values)])
+    return _cat(codes), together
 
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray:
