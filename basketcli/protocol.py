@@ -156,6 +156,11 @@ class BasketModel(ABC):
         let `basket predict` give its own reason from the customer's orders (the default)."""
         return [None] * len(rows)
 
+    def stands_for(self) -> str | None:
+        """Optional: the model whose scores this one gives unchanged (a stack that kept its
+        best base model alone), so that tables say so; None (the default): its own."""
+        return None
+
     def use_device(self, device: str) -> None:  # noqa: B027 (optional hook)
         """Score on ``device`` (auto, cpu, cuda or cuda:N, as ``--device``) from now on.
 

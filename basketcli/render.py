@@ -116,7 +116,11 @@ def metrics_tables(
 
 # --- compare and evaluate ----------------------------------------------------------------------
 def model_label(model: Any) -> str:
-    return model.name if model.source == model.name else f"{model.name} ({model.source})"
+    """A row's model: its name, its run directory when loaded from one, and the model it
+    stands for when it gave that one's scores unchanged ("stack (= xgboost)")."""
+    label = model.name if model.source == model.name else f"{model.name} ({model.source})"
+    stands_for = getattr(model, "stands_for", None)
+    return f"{label} (= {stands_for})" if stands_for else label
 
 
 def compare_report(result: Any, keys: Sequence[str] | None = None,

@@ -64,7 +64,11 @@ class StackConfig(ModelConfig):
 
 
 class Stack(BasketModel):
-    """Stack: other models' scores combined by boosted trees fitted on the validation target."""
+    """Stack: other models' scores combined by boosted trees, or its best base alone when they do not beat it on validation."""  # noqa: E501
+
+    def stands_for(self) -> str | None:
+        return self.config.models[self.fallback] if self.bases and self.combiner is None \
+            else None
 
     name = "stack"
     Config = StackConfig

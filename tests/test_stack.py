@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from basketcli.data.basket_data import BasketData, from_baskets
+from basketcli.data.source import DataSpec
 from basketcli.data.split import leave_last_out
 from basketcli.errors import ConfigError, UnknownModelError
 from basketcli.evaluation.metrics import ranking_metrics, top_k
@@ -98,7 +99,7 @@ def test_it_falls_back_to_the_best_base_model_when_the_combiner_is_no_better(mon
     model, info = fitted_stack(["ptopfreq", "gtopfreq"], data)
     best = max(info["base_valid_ndcg@10"], key=info["base_valid_ndcg@10"].get)
     assert info["uses"] == best == "gtopfreq"  # the better of the two, not the first named
-    assert model.combiner is None
+    assert model.combiner is None and model.stands_for() == "gtopfreq"
     split = leave_last_out(data)
     base = create_model(best)  # the base model as it runs on its own
     base.fit(split.train, split.valid, FitContext())
@@ -115,3 +116,21 @@ def test_a_saved_stack_scores_as_it_did(tmp_path):
     model.save(tmp_path)
     loaded = type(model).load(tmp_path, model.config)
     np.testing.assert_allclose(loaded.score(history), model.score(history), rtol=1e-6)
+
+
+def test_a_table_says_which_model_a_stack_stands_for(monkeypatch, tmp_path):
+    from conftest import write_long_csv
+
+    from basketcli.render import model_label
+    from basketcli.workflows.evaluate import compare
+
+    noise = np.random.default_rng(1)
+    monkeypatch.setattr(stack_module, "_predict",
+                        lambda booster, features: noise.random(len(features)))
+    path = write_long_csv(planted_data(120), tmp_path / "planted.csv")
+    result = compare(["stack"], DataSpec(source=str(path)), reference=False, bootstrap=0,
+                     seeds=1)
+    [row] = result.models
+    assert row.stands_for in ("ptopfreq", "gtopfreq", "tifuknn", "upcf", "taiw", "xgboost")
+    assert model_label(row) == f"stack (= {row.stands_for})"
+    assert result.records()[0]["stands_for"] == row.stands_for

@@ -48,6 +48,7 @@ class ModelResult(BaseModel):
     name: str
     source: str  # the model name, or the run directory it was loaded from
     reference: bool = False  # a reference baseline of the field
+    stands_for: str | None = None  # the model whose scores it gave unchanged (a stack's fallback)
     metrics: dict[str, float]
     intervals: dict[str, tuple[float, float]] = {}  # 95% bootstrap interval per metric
     versus: dict[str, Versus] = {}  # per compared metric, against the run's best reference
@@ -72,7 +73,8 @@ class CompareResult(BaseModel):
         its interval and seed spread, the comparisons with the reference, the timings."""
         records = []
         for m in self.models:
-            record: dict[str, Any] = {"model": m.name, "source": m.source, "sizing": m.sizing,
+            record: dict[str, Any] = {"model": m.name, "source": m.source,
+                                      "stands_for": m.stands_for, "sizing": m.sizing,
                                       "seeds": m.seeds}
             for key in keys or METRIC_KEYS:
                 record[key] = m.metrics.get(key)
@@ -190,7 +192,7 @@ def compare(
             create_model(target, {**settings, "seed": s}) for s in range(seeds)]
         seconds = [fit_model(fitted, dataset, split, ctx)[1] for fitted in fits]
         evaluations = [_test(fitted, split, threshold, rule, ctx, restriction) for fitted in fits]
-        item = _scored(model, target, evaluations, float(np.mean(seconds)))
+        item = _scored(model, target, evaluations, float(np.mean(seconds)), fits[0])
         if tuned is not None:
             item.row.settings, item.row.tune_seconds = settings, tuned.seconds
             item.row.tune_trials = len(tuned.trials)
@@ -224,8 +226,9 @@ def _warn(message: str) -> None:
 
 
 def _scored(model: BasketModel, source: str, evaluations: list[Evaluation],
-            fit_seconds: float | None) -> _Scored:
-    """One row from one or several fits (seeds) of a model: means over the fits."""
+            fit_seconds: float | None, fitted: BasketModel | None = None) -> _Scored:
+    """One row from one or several fits (seeds) of a model (``fitted``, the first, when
+    ``model`` is its unfitted plan): means over the fits."""
     first = evaluations[0]
     metrics = {k: float(np.mean([e.metrics[k] for e in evaluations])) for k in first.metrics}
     spread = ({k: float(np.std([e.metrics[k] for e in evaluations], ddof=1))
@@ -234,7 +237,8 @@ def _scored(model: BasketModel, source: str, evaluations: list[Evaluation],
         per_user = {k: np.mean([e.per_user[k] for e in evaluations], axis=0)
                     for k in first.per_user}
     row = ModelResult(
-        name=model.name, source=source, reference=model.reference, metrics=metrics,
+        name=model.name, source=source, reference=model.reference,
+        stands_for=(fitted or model).stands_for(), metrics=metrics,
         seeds=len(evaluations), seed_spread=spread, sizing=first.sizing_label,
         threshold=threshold_of(first.variant, model),
         fit_seconds=fit_seconds,
